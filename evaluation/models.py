@@ -1,0 +1,263 @@
+"""The study's data model.
+
+Invariants live in the database as constraints, not only in code: one judgment per criterion per
+assignment, one assignment per annotator per comparison, never more submitted assignments on a
+comparison than it needs, verdicts stored in system terms next to what was on screen.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import F, Q
+
+
+class Criterion(models.TextChoices):
+    FACTUAL = "factual", "Factual consistency"
+    INFORMATIVE = "informative", "Informativeness"
+    GRAMMATICAL = "grammatical", "Grammaticality"
+
+
+class Verdict(models.TextChoices):
+    """A verdict in system terms, independent of where each summary was shown."""
+
+    A = "A", "A better"
+    B = "B", "B better"
+    EQUAL = "equal", "Equal"
+
+
+class Shown(models.TextChoices):
+    """A verdict as the annotator saw it on screen."""
+
+    LEFT = "left", "Left better"
+    RIGHT = "right", "Right better"
+    EQUAL = "equal", "Equal"
+
+
+class Role(models.TextChoices):
+    ANNOTATOR = "annotator", "Annotator"
+    RESEARCHER = "researcher", "Researcher"
+    ADMIN = "admin", "Admin"
+
+
+def user_role(user) -> str | None:
+    """The user's strongest role: superusers and the admin group are admins."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
+        return Role.ADMIN
+    names = {g.name for g in user.groups.all()}
+    for role in (Role.ADMIN, Role.RESEARCHER, Role.ANNOTATOR):
+        if role.value in names:
+            return role
+    return None
+
+
+class Batch(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        OPEN = "open", "Open"
+        PAUSED = "paused", "Paused"
+        CLOSED = "closed", "Closed"
+
+    name = models.CharField(max_length=200, unique=True)
+    dataset = models.CharField(max_length=50, help_text="Dataset label, e.g. XSUM or CNNDM.")
+    system_a = models.CharField(max_length=100, help_text="The baseline, e.g. MLE.")
+    system_b = models.CharField(max_length=100, help_text="The system under test, e.g. QUALS.")
+    annotators_per_item = models.PositiveSmallIntegerField(default=3)
+    lease_minutes = models.PositiveIntegerField(default=30)
+    status = models.CharField(max_length=10, choices=Status, default=Status.DRAFT)
+    guidelines = models.TextField(blank=True)
+    annotators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="annotation_batches"
+    )
+    annotator_groups = models.ManyToManyField(Group, blank=True, related_name="annotation_batches")
+    source_filename = models.CharField(max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+        constraints = [
+            models.CheckConstraint(condition=~Q(name=""), name="batch_name_not_empty"),
+            models.CheckConstraint(condition=~Q(dataset=""), name="batch_dataset_not_empty"),
+            models.CheckConstraint(
+                condition=~Q(system_a="") & ~Q(system_b="") & ~Q(system_a=F("system_b")),
+                name="batch_two_distinct_systems",
+            ),
+            models.CheckConstraint(
+                condition=Q(annotators_per_item__gte=1, annotators_per_item__lte=50),
+                name="batch_annotators_per_item_range",
+            ),
+            models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="batch_lease_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "open", "paused", "closed"]),
+                name="batch_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Document(models.Model):
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="documents")
+    external_id = models.CharField(max_length=200)
+    source = models.TextField()
+    reference = models.TextField(blank=True)
+    meta = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "external_id"], name="document_unique_id"),
+            models.CheckConstraint(condition=~Q(external_id=""), name="document_id_not_empty"),
+            models.CheckConstraint(condition=~Q(source=""), name="document_source_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return self.external_id
+
+
+class Summary(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="summaries")
+    system = models.CharField(max_length=100)
+    text = models.TextField()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "summaries"
+        constraints = [
+            models.UniqueConstraint(fields=["document", "system"], name="summary_unique_system"),
+            models.CheckConstraint(condition=~Q(text=""), name="summary_text_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document.external_id} / {self.system}"
+
+
+class Comparison(models.Model):
+    """One document with its two summaries inside a batch.
+
+    `annotations_done` counts submitted assignments; the check constraint against
+    `annotations_needed` is what makes over-filling impossible, whatever the code does.
+    """
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="comparisons")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="comparisons")
+    summary_a = models.ForeignKey(Summary, on_delete=models.CASCADE, related_name="+")
+    summary_b = models.ForeignKey(Summary, on_delete=models.CASCADE, related_name="+")
+    annotations_needed = models.PositiveSmallIntegerField()
+    annotations_done = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "summary_a", "summary_b"], name="comparison_unique_pair"
+            ),
+            models.CheckConstraint(
+                condition=~Q(summary_a=F("summary_b")), name="comparison_two_summaries"
+            ),
+            models.CheckConstraint(
+                condition=Q(annotations_needed__gte=1), name="comparison_needs_annotations"
+            ),
+            models.CheckConstraint(
+                condition=Q(annotations_done__gte=0)
+                & Q(annotations_done__lte=F("annotations_needed")),
+                name="comparison_never_overfilled",
+            ),
+        ]
+        indexes = [models.Index(fields=["batch", "annotations_done"])]
+
+    def __str__(self) -> str:
+        return f"{self.batch.name}: {self.document.external_id}"
+
+
+class Assignment(models.Model):
+    """One annotator on one comparison, with the randomised screen order it was shown in."""
+
+    class Status(models.TextChoices):
+        LEASED = "leased", "Leased"
+        SUBMITTED = "submitted", "Submitted"
+        SKIPPED = "skipped", "Skipped"
+        EXPIRED = "expired", "Expired"
+
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    annotator = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments"
+    )
+    left_system = models.CharField(
+        max_length=1, choices=[("A", "A"), ("B", "B")], help_text="Which system was on the left."
+    )
+    status = models.CharField(max_length=10, choices=Status, default=Status.LEASED)
+    served_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    active_seconds = models.FloatField(null=True, blank=True)
+    skip_reason = models.TextField(blank=True)
+    problem_report = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comparison", "annotator"], name="assignment_once_per_annotator"
+            ),
+            models.CheckConstraint(
+                condition=Q(left_system__in=["A", "B"]), name="assignment_left_system_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["leased", "submitted", "skipped", "expired"]),
+                name="assignment_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="submitted") | Q(submitted_at__isnull=False),
+                name="assignment_submitted_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(active_seconds__isnull=True) | Q(active_seconds__gte=0),
+                name="assignment_active_seconds_positive",
+            ),
+        ]
+        indexes = [models.Index(fields=["annotator", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.annotator} on {self.comparison_id}"
+
+
+class Judgment(models.Model):
+    """One answer to one criterion: in system terms (`verdict`) and as seen (`shown`)."""
+
+    assignment = models.ForeignKey(Assignment, on_delete=models.CASCADE, related_name="judgments")
+    criterion = models.CharField(max_length=20, choices=Criterion)
+    verdict = models.CharField(max_length=5, choices=Verdict)
+    shown = models.CharField(max_length=5, choices=Shown)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["assignment", "criterion"], name="judgment_once_per_criterion"
+            ),
+            models.CheckConstraint(
+                condition=Q(criterion__in=Criterion.values), name="judgment_criterion_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(verdict__in=Verdict.values), name="judgment_verdict_valid"
+            ),
+            # "equal" on screen is "equal" in system terms, and only then.
+            models.CheckConstraint(
+                condition=(Q(shown="equal") & Q(verdict="equal"))
+                | (Q(shown__in=["left", "right"]) & Q(verdict__in=["A", "B"])),
+                name="judgment_equal_consistent",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.criterion}: {self.verdict}"

@@ -1,0 +1,172 @@
+"""Workflows shared by views, management commands and tasks."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth.models import Group, User
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from .importing import BatchFileError, ImportSpec, ParsedDocument, Problem, parse_batch_file
+from .models import Batch, Comparison, Document, Role, Summary
+
+MAX_ANNOTATORS_PER_ITEM = 50
+
+
+class BatchNotFound(Exception):
+    pass
+
+
+class InvalidUsernames(Exception):
+    pass
+
+
+def find_batch(name_or_id: str) -> Batch:
+    """A batch by its exact name, or by its id when no batch has that name."""
+    batch = Batch.objects.filter(name=name_or_id).first()
+    if batch is None and name_or_id.isdigit():
+        batch = Batch.objects.filter(pk=int(name_or_id)).first()
+    if batch is None:
+        raise BatchNotFound(f"no batch named or numbered {name_or_id!r}")
+    return batch
+
+
+@dataclass
+class BatchSettings:
+    name: str
+    dataset: str
+    system_a: str
+    system_b: str
+    annotators_per_item: int = 3
+    guidelines: str = ""
+
+
+def check_batch_settings(s: BatchSettings) -> list[Problem]:
+    problems = []
+    if not s.name.strip():
+        problems.append(Problem(None, "the batch needs a name"))
+    elif len(s.name) > 200:
+        problems.append(Problem(None, "the batch name is longer than 200 characters"))
+    elif Batch.objects.filter(name=s.name.strip()).exists():
+        problems.append(Problem(None, f"a batch named {s.name.strip()!r} already exists"))
+    if not s.dataset.strip():
+        problems.append(Problem(None, "the batch needs a dataset label (e.g. XSUM or CNNDM)"))
+    if not s.system_a.strip() or not s.system_b.strip():
+        problems.append(Problem(None, "name both systems to compare (system A and system B)"))
+    elif s.system_a == s.system_b:
+        problems.append(Problem(None, f"system A and system B are both {s.system_a!r}"))
+    if not 1 <= s.annotators_per_item <= MAX_ANNOTATORS_PER_ITEM:
+        limit = MAX_ANNOTATORS_PER_ITEM
+        problems.append(Problem(None, f"annotators per item must be between 1 and {limit}"))
+    return problems
+
+
+def import_batch(
+    data: bytes,
+    filename: str,
+    settings: BatchSettings,
+    *,
+    fmt: str | None = None,
+    frank_dataset: str | None = None,
+    created_by: User | None = None,
+) -> Batch:
+    """Validate the whole file, then write the batch in one transaction; scoring follows commit.
+
+    Raises BatchFileError with every problem found; the database is then unchanged.
+    """
+    problems = check_batch_settings(settings)
+    if problems:
+        raise BatchFileError(problems)
+    spec = ImportSpec(settings.system_a, settings.system_b, fmt, frank_dataset)
+    docs = parse_batch_file(data, filename, spec)
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            name=settings.name.strip(),
+            dataset=settings.dataset.strip(),
+            system_a=settings.system_a,
+            system_b=settings.system_b,
+            annotators_per_item=settings.annotators_per_item,
+            guidelines=settings.guidelines,
+            source_filename=filename[:255],
+            created_by=created_by,
+        )
+        write_documents(batch, docs)
+        transaction.on_commit(lambda: enqueue_batch_scoring(batch.pk, created_by))
+    return batch
+
+
+def write_documents(batch: Batch, docs: list[ParsedDocument]) -> None:
+    documents = Document.objects.bulk_create(
+        Document(
+            batch=batch,
+            external_id=d.external_id,
+            source=d.source,
+            reference=d.reference,
+            meta=d.meta,
+        )
+        for d in docs
+    )
+    summaries = Summary.objects.bulk_create(
+        Summary(document=doc, system=system, text=text)
+        for doc, d in zip(documents, docs, strict=True)
+        for system, text in ((batch.system_a, d.summary_a), (batch.system_b, d.summary_b))
+    )
+    Comparison.objects.bulk_create(
+        Comparison(
+            batch=batch,
+            document=doc,
+            summary_a=summaries[2 * i],
+            summary_b=summaries[2 * i + 1],
+            annotations_needed=batch.annotators_per_item,
+        )
+        for i, doc in enumerate(documents)
+    )
+
+
+def enqueue_batch_scoring(batch_id: int, requested_by: User | None = None) -> None:
+    # Imported here: scoring depends on evaluation, not the other way round at import time.
+    from scoring.services import start_batch_scoring
+
+    start_batch_scoring(batch_id, requested_by=requested_by)
+
+
+def _valid_username(name: str) -> bool:
+    try:
+        UnicodeUsernameValidator()(name)
+    except ValidationError:
+        return False
+    return 0 < len(name) <= 150
+
+
+def generate_password() -> str:
+    return secrets.token_urlsafe(12)
+
+
+def add_annotators(batch: Batch, usernames: list[str]) -> dict[str, str | None]:
+    """Allow these users on the batch, creating missing accounts in the annotator group.
+
+    Returns username -> generated password for new accounts, None for existing ones.
+    """
+    bad = [name for name in usernames if not _valid_username(name)]
+    if bad:
+        raise InvalidUsernames(
+            f"invalid username(s): {', '.join(map(repr, bad))}; use at most 150 letters, "
+            "digits and @ . + - _"
+        )
+    group, _ = Group.objects.get_or_create(name=Role.ANNOTATOR)
+    created: dict[str, str | None] = {}
+    with transaction.atomic():
+        for username in usernames:
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                password = generate_password()
+                user = User.objects.create_user(username=username, password=password)
+                user.groups.add(group)
+                created[username] = password
+            else:
+                created[username] = None
+            batch.annotators.add(user)
+    return created

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from django.contrib import admin
+
+from .models import MetricScore, ScoringJob
+from .services import quals_configured
+
+
+@admin.register(MetricScore)
+class MetricScoreAdmin(admin.ModelAdmin):
+    list_display = ["summary", "metric", "status", "value", "version", "computed_at"]
+    list_filter = ["metric", "status", "summary__document__batch"]
+    search_fields = ["summary__document__external_id", "summary__system", "reason"]
+    list_select_related = ["summary__document"]
+    raw_id_fields = ["summary", "job"]
+
+
+@admin.register(ScoringJob)
+class ScoringJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "batch", "kind", "status", "progress", "created_at", "finished_at"]
+    list_filter = ["kind", "status", "batch"]
+    search_fields = ["batch__name"]
+    list_select_related = ["batch"]
+    readonly_fields = ["failures"]
+
+    @admin.display(description="done / failed / total")
+    def progress(self, obj: ScoringJob) -> str:
+        return f"{obj.done} / {obj.failed} / {obj.total}"
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = extra_context or {}
+        extra_context["title"] = "Scoring jobs" + (
+            "" if quals_configured() else " (QUALS: not configured; set QUALS_MODEL)"
+        )
+        return super().changelist_view(request, extra_context)

@@ -1,0 +1,40 @@
+"""Celery tasks: one per (summary, metric family), taking ids, safe to run twice.
+
+Scores are written in one transaction at the end of a task, so a worker killed mid-task leaves
+nothing half-written; with acks_late the broker then hands the task to another worker.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from . import services
+
+# Only errors that a retry can fix: the database or the network hiccuped.
+TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+def _give_up(task, exc, task_id, args, kwargs, einfo) -> None:
+    summary_id, job_id = args[0], args[1] if len(args) > 1 else kwargs.get("job_id")
+    if job_id is not None:
+        services.record_failure(job_id, summary_id, f"{type(exc).__name__}: {exc}")
+
+
+TASK_OPTIONS = {
+    "acks_late": True,
+    "reject_on_worker_lost": True,
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": True,
+    "retry_backoff_max": 300,
+    "max_retries": 5,
+    "on_failure": _give_up,
+}
+
+
+@shared_task(soft_time_limit=60, time_limit=90, **TASK_OPTIONS)
+def score_rouge(summary_id: int, job_id: int | None = None) -> None:
+    services.score_summary_rouge(summary_id, job_id)
+
+
+TASKS = {"rouge": score_rouge}

@@ -1,0 +1,176 @@
+"""Each database invariant, attacked directly: the database itself must refuse."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from evaluation.models import Assignment, Batch, Comparison, Document, Judgment, Summary
+from scoring.models import MetricScore, ScoringJob
+
+
+def refused(fn) -> None:
+    with pytest.raises(IntegrityError), transaction.atomic():
+        fn()
+
+
+def make_assignment(comparison: Comparison, user, **fields) -> Assignment:
+    now = timezone.now()
+    values = {"left_system": "A", "served_at": now, "lease_expires_at": now, **fields}
+    return Assignment.objects.create(comparison=comparison, annotator=user, **values)
+
+
+@pytest.mark.django_db
+class TestBatchConstraints:
+    def test_it_refuses_the_same_system_twice(self):
+        refused(lambda: Batch.objects.create(name="x", dataset="X", system_a="M", system_b="M"))
+
+    def test_it_refuses_zero_annotators_per_item(self):
+        refused(
+            lambda: Batch.objects.create(
+                name="x", dataset="X", system_a="A", system_b="B", annotators_per_item=0
+            )
+        )
+
+    def test_it_refuses_an_unknown_status(self):
+        refused(
+            lambda: Batch.objects.create(
+                name="x", dataset="X", system_a="A", system_b="B", status="running"
+            )
+        )
+
+    def test_it_refuses_a_duplicate_name(self, batch):
+        refused(
+            lambda: Batch.objects.create(name=batch.name, dataset="X", system_a="A", system_b="B")
+        )
+
+    def test_it_refuses_an_empty_name(self):
+        refused(lambda: Batch.objects.create(name="", dataset="X", system_a="A", system_b="B"))
+
+
+@pytest.mark.django_db
+class TestDocumentAndSummaryConstraints:
+    def test_it_refuses_a_duplicate_document_id_in_a_batch(self, batch):
+        refused(lambda: Document.objects.create(batch=batch, external_id="doc-1", source="s"))
+
+    def test_it_refuses_an_empty_source(self, batch):
+        refused(lambda: Document.objects.create(batch=batch, external_id="new", source=""))
+
+    def test_it_refuses_two_summaries_of_one_system(self, batch):
+        doc = batch.documents.first()
+        refused(lambda: Summary.objects.create(document=doc, system="MLE", text="again"))
+
+    def test_it_refuses_an_empty_summary(self, batch):
+        doc = batch.documents.first()
+        refused(lambda: Summary.objects.create(document=doc, system="NEW", text=""))
+
+
+@pytest.mark.django_db
+class TestComparisonConstraints:
+    def test_it_refuses_a_summary_compared_with_itself(self, batch):
+        comparison = batch.comparisons.first()
+        refused(
+            lambda: Comparison.objects.create(
+                batch=batch,
+                document=comparison.document,
+                summary_a=comparison.summary_a,
+                summary_b=comparison.summary_a,
+                annotations_needed=3,
+            )
+        )
+
+    def test_it_refuses_more_annotations_than_needed(self, batch):
+        comparison = batch.comparisons.first()
+        Comparison.objects.filter(pk=comparison.pk).update(annotations_done=3)
+        refused(
+            lambda: Comparison.objects.filter(pk=comparison.pk).update(
+                annotations_done=F("annotations_done") + 1
+            )
+        )
+        comparison.refresh_from_db()
+        assert comparison.annotations_done == 3
+
+
+@pytest.mark.django_db
+class TestAssignmentConstraints:
+    def test_it_refuses_a_second_assignment_of_the_same_comparison(self, batch, annotator):
+        comparison = batch.comparisons.first()
+        make_assignment(comparison, annotator)
+        refused(lambda: make_assignment(comparison, annotator, left_system="B"))
+
+    def test_it_refuses_an_unknown_left_system(self, batch, annotator):
+        refused(lambda: make_assignment(batch.comparisons.first(), annotator, left_system="C"))
+
+    def test_it_refuses_a_submission_without_its_time(self, batch, annotator):
+        refused(lambda: make_assignment(batch.comparisons.first(), annotator, status="submitted"))
+
+    def test_it_refuses_negative_active_time(self, batch, annotator):
+        refused(lambda: make_assignment(batch.comparisons.first(), annotator, active_seconds=-1))
+
+
+@pytest.mark.django_db
+class TestJudgmentConstraints:
+    @pytest.fixture
+    def assignment(self, batch, annotator):
+        return make_assignment(batch.comparisons.first(), annotator)
+
+    def test_it_refuses_two_answers_to_one_criterion(self, assignment):
+        Judgment.objects.create(
+            assignment=assignment, criterion="factual", verdict="A", shown="left"
+        )
+        refused(
+            lambda: Judgment.objects.create(
+                assignment=assignment, criterion="factual", verdict="B", shown="right"
+            )
+        )
+
+    def test_it_refuses_equal_on_screen_but_not_in_system_terms(self, assignment):
+        refused(
+            lambda: Judgment.objects.create(
+                assignment=assignment, criterion="factual", verdict="A", shown="equal"
+            )
+        )
+
+    def test_it_refuses_an_unknown_criterion(self, assignment):
+        refused(
+            lambda: Judgment.objects.create(
+                assignment=assignment, criterion="style", verdict="A", shown="left"
+            )
+        )
+
+
+@pytest.mark.django_db
+class TestScoreConstraints:
+    def test_it_refuses_a_second_score_of_one_metric(self, batch):
+        summary = Summary.objects.first()
+        MetricScore.objects.create(summary=summary, metric="quals", status="ok", value=-1.0)
+        refused(
+            lambda: MetricScore.objects.create(
+                summary=summary, metric="quals", status="ok", value=-2.0
+            )
+        )
+
+    def test_it_refuses_a_score_without_a_value(self, batch):
+        summary = Summary.objects.first()
+        refused(lambda: MetricScore.objects.create(summary=summary, metric="quals", status="ok"))
+
+    def test_it_refuses_no_score_without_a_reason(self, batch):
+        summary = Summary.objects.first()
+        refused(
+            lambda: MetricScore.objects.create(summary=summary, metric="quals", status="no_score")
+        )
+
+    def test_it_refuses_a_no_score_that_carries_a_number(self, batch):
+        summary = Summary.objects.first()
+        refused(
+            lambda: MetricScore.objects.create(
+                summary=summary, metric="quals", status="no_score", value=-1e5, reason="no pair"
+            )
+        )
+
+    def test_it_refuses_progress_beyond_the_total(self, batch):
+        refused(
+            lambda: ScoringJob.objects.create(batch=batch, kind="rouge", total=2, done=2, failed=1)
+        )

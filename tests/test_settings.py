@@ -1,0 +1,53 @@
+"""Settings from the environment: safe defaults, strict production."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from tests.worker import ROOT
+
+PRODUCTION = {
+    "DEBUG": "false",
+    "SECRET_KEY": "k" * 20 + "production-secret-with-enough-entropy-0123456789",
+    "ALLOWED_HOSTS": "factpair.example.org",
+}
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, **env}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, capture_output=True, text=True
+    )
+
+
+class TestSettings:
+    def test_it_passes_the_deploy_check_in_production(self):
+        result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+        assert result.returncode == 0, result.stderr
+
+    def test_it_requires_a_secret_key_when_debug_is_off(self):
+        result = manage("check", **{**PRODUCTION, "SECRET_KEY": ""})
+        assert result.returncode != 0
+        assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+    def test_it_refuses_a_malformed_boolean(self):
+        result = manage("check", DEBUG="maybe")
+        assert "DEBUG must be a boolean" in result.stderr
+
+    def test_it_reads_the_database_and_broker_from_the_environment(self):
+        code = (
+            "from django.conf import settings as s; "
+            "print(s.DATABASES['default']['ENGINE'], s.DATABASES['default']['NAME'], "
+            "s.CELERY_BROKER_URL, bool(s.QUALS_MODEL))"
+        )
+        result = manage(
+            "shell", "--no-imports", "-c", code,
+            DATABASE_URL="postgres://u@db.example:5432/study",
+            CELERY_BROKER_URL="redis://cache:6379/2",
+            QUALS_MODEL="",
+        )  # fmt: skip
+        assert result.stdout.split() == [
+            "django.db.backends.postgresql", "study", "redis://cache:6379/2", "False"
+        ]  # fmt: skip
