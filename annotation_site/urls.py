@@ -13,5 +13,10 @@ urlpatterns = [
     path("", evaluation_views.home, name="home"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("annotate/<int:batch_id>/", evaluation_views.annotate, name="annotate"),
+    path("annotate/<int:batch_id>/guidelines/", evaluation_views.guidelines, name="guidelines"),
+    path("judge/<int:assignment_id>/", evaluation_views.assignment, name="assignment"),
+    path("judge/<int:assignment_id>/submit/", evaluation_views.submit, name="submit"),
+    path("judge/<int:assignment_id>/skip/", evaluation_views.skip, name="skip"),
     path("admin/", admin.site.urls),
 ]

@@ -62,6 +62,11 @@ class Batch(models.Model):
         CLOSED = "closed", "Closed"
 
     name = models.CharField(max_length=200, unique=True)
+    public_title = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="What annotators see instead of the name; never name a system here.",
+    )
     dataset = models.CharField(max_length=50, help_text="Dataset label, e.g. XSUM or CNNDM.")
     system_a = models.CharField(max_length=100, help_text="The baseline, e.g. MLE.")
     system_b = models.CharField(max_length=100, help_text="The system under test, e.g. QUALS.")
@@ -104,6 +109,10 @@ class Batch(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def title_for_annotators(self) -> str:
+        return self.public_title or f"Batch {self.pk}"
+
 
 class Document(models.Model):
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="documents")
@@ -144,8 +153,9 @@ class Summary(models.Model):
 class Comparison(models.Model):
     """One document with its two summaries inside a batch.
 
-    `annotations_done` counts submitted assignments; the check constraint against
-    `annotations_needed` is what makes over-filling impossible, whatever the code does.
+    `annotations_done` counts submitted assignments and `annotations_in_progress` live leases;
+    the check constraint that their sum never exceeds `annotations_needed` is what makes
+    over-assigning impossible, whatever the code does.
     """
 
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="comparisons")
@@ -154,6 +164,7 @@ class Comparison(models.Model):
     summary_b = models.ForeignKey(Summary, on_delete=models.CASCADE, related_name="+")
     annotations_needed = models.PositiveSmallIntegerField()
     annotations_done = models.PositiveSmallIntegerField(default=0)
+    annotations_in_progress = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["id"]
@@ -169,7 +180,8 @@ class Comparison(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(annotations_done__gte=0)
-                & Q(annotations_done__lte=F("annotations_needed")),
+                & Q(annotations_in_progress__gte=0)
+                & Q(annotations_needed__gte=F("annotations_done") + F("annotations_in_progress")),
                 name="comparison_never_overfilled",
             ),
         ]
@@ -225,7 +237,10 @@ class Assignment(models.Model):
                 name="assignment_active_seconds_positive",
             ),
         ]
-        indexes = [models.Index(fields=["annotator", "status"])]
+        indexes = [
+            models.Index(fields=["annotator", "status"]),
+            models.Index(fields=["status", "lease_expires_at"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.annotator} on {self.comparison_id}"

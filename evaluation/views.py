@@ -1,30 +1,68 @@
 from __future__ import annotations
 
+from functools import wraps
+
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, Sum
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .models import Assignment, Batch, Role, user_role
+from . import assignments as engine
+from .models import Assignment, Batch, Criterion, Role, user_role
+
+KEYS = {
+    Criterion.FACTUAL: ("q", "w", "e"),
+    Criterion.INFORMATIVE: ("a", "s", "d"),
+    Criterion.GRAMMATICAL: ("z", "x", "c"),
+}
 
 
-def batches_for_annotator(user) -> list[Batch]:
-    """Open or paused batches this annotator may work on, with their own progress."""
+def role_required(*roles: str):
+    """Log in first; then only these roles may pass (403 for the others)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if user_role(request.user) not in roles:
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator
+
+
+def batches_for_annotator(user):
     allowed = Q(annotators=user) | Q(annotator_groups__in=user.groups.all())
-    batches = list(
-        Batch.objects.filter(allowed, status__in=[Batch.Status.OPEN, Batch.Status.PAUSED])
-        .distinct()
-        .order_by("name")
-    )
-    for batch in batches:
-        mine = Assignment.objects.filter(annotator=user, comparison__batch=batch)
-        batch.done_by_me = mine.filter(status=Assignment.Status.SUBMITTED).count()
-        batch.available_to_me = (
-            batch.comparisons.exclude(assignments__annotator=user)
-            .filter(annotations_done__lt=batch.annotators_per_item)
-            .count()
+    return Batch.objects.filter(allowed).distinct()
+
+
+def _annotator_batch(user, batch_id: int) -> Batch:
+    """The batch if this annotator may work on it; 404 otherwise, so ids reveal nothing."""
+    batch = batches_for_annotator(user).filter(pk=batch_id).first()
+    if batch is None or batch.status == Batch.Status.DRAFT:
+        raise Http404("No such batch.")
+    return batch
+
+
+def _own_assignment(user, assignment_id: int) -> Assignment:
+    assignment = (
+        Assignment.objects.select_related(
+            "comparison__batch",
+            "comparison__document",
+            "comparison__summary_a",
+            "comparison__summary_b",
         )
-    return batches
+        .filter(pk=assignment_id, annotator=user)
+        .first()
+    )
+    if assignment is None:
+        raise Http404("No such comparison.")
+    return assignment
 
 
 def batches_overview() -> list[Batch]:
@@ -46,6 +84,146 @@ def home(request):
     if role == Role.RESEARCHER:
         return render(request, "evaluation/home_researcher.html", {"batches": batches_overview()})
     if role == Role.ANNOTATOR:
-        batches = batches_for_annotator(request.user)
+        batches = list(
+            batches_for_annotator(request.user)
+            .filter(status__in=[Batch.Status.OPEN, Batch.Status.PAUSED])
+            .order_by("name")
+        )
+        for batch in batches:
+            batch.done_by_me, batch.available_to_me = engine.progress_for(request.user, batch)
         return render(request, "evaluation/home_annotator.html", {"batches": batches})
     return render(request, "evaluation/home_no_role.html", status=403)
+
+
+@require_GET
+@role_required(Role.ANNOTATOR)
+def guidelines(request, batch_id: int):
+    batch = _annotator_batch(request.user, batch_id)
+    return render(request, "evaluation/guidelines.html", {"batch": batch})
+
+
+@require_GET
+@role_required(Role.ANNOTATOR)
+def annotate(request, batch_id: int):
+    """Continue the batch: the annotator's current comparison, or the next one."""
+    batch = _annotator_batch(request.user, batch_id)
+    first_visit = not Assignment.objects.filter(
+        annotator=request.user, comparison__batch=batch
+    ).exists()
+    if first_visit and batch.guidelines.strip() and "start" not in request.GET:
+        return render(request, "evaluation/guidelines.html", {"batch": batch, "first": True})
+    try:
+        assignment = engine.lease_next(request.user, batch)
+    except engine.BatchNotOpen as e:
+        return _stopped(request, batch, str(e))
+    if assignment is None:
+        return _stopped(request, batch, None)
+    return redirect("assignment", assignment.pk)
+
+
+def _stopped(request, batch: Batch, message: str | None) -> HttpResponse:
+    done, available = engine.progress_for(request.user, batch)
+    context = {"batch": batch, "message": message, "done": done}
+    return render(request, "evaluation/finished.html", context)
+
+
+def comparison_context(assignment: Assignment, **extra) -> dict:
+    comparison = assignment.comparison
+    a, b = comparison.summary_a.text, comparison.summary_b.text
+    left, right = (a, b) if assignment.left_system == "A" else (b, a)
+    done, available = engine.progress_for(assignment.annotator, comparison.batch)
+    answers = extra.get("answers", {})
+    criteria = [
+        {
+            "name": c.value,
+            "label": c.label,
+            "choices": list(zip(("left", "equal", "right"), KEYS[c], strict=True)),
+            "chosen": answers.get(c.value),
+        }
+        for c in Criterion
+    ]
+    return {
+        "assignment": assignment,
+        "batch": comparison.batch,
+        "source": comparison.document.source,
+        "left": left,
+        "right": right,
+        "criteria": criteria,
+        "done": done,
+        "available": available,
+        **extra,
+    }
+
+
+@require_GET
+@role_required(Role.ANNOTATOR)
+def assignment(request, assignment_id: int):
+    item = _own_assignment(request.user, assignment_id)
+    if item.status != Assignment.Status.LEASED:
+        # Finished or given back: going back to it shows the next one, never re-submits.
+        return redirect("annotate", item.comparison.batch_id)
+    return render(request, "evaluation/annotate.html", comparison_context(item))
+
+
+def _render_next(request, batch: Batch) -> HttpResponse:
+    """After a submit: the next comparison swapped in for htmx, a redirect otherwise."""
+    if not request.htmx:
+        return redirect("annotate", batch.pk)
+    try:
+        item = engine.lease_next(request.user, batch)
+    except engine.BatchNotOpen as e:
+        item, message = None, str(e)
+    else:
+        message = None
+    if item is None:
+        done, _ = engine.progress_for(request.user, batch)
+        context = {"batch": batch, "message": message, "done": done}
+        response = render(request, "evaluation/finished.html#work", context)
+        response["HX-Push-Url"] = reverse("annotate", args=[batch.pk]) + "?start"
+        return response
+    item = _own_assignment(request.user, item.pk)
+    response = render(request, "evaluation/annotate.html#work", comparison_context(item))
+    response["HX-Push-Url"] = reverse("assignment", args=[item.pk])
+    return response
+
+
+def _refused(request, item: Assignment, message: str, status: int, answers=None):
+    template = "evaluation/annotate.html#work" if request.htmx else "evaluation/annotate.html"
+    context = comparison_context(item, error=message, answers=answers or {})
+    return render(request, template, context, status=status)
+
+
+def _active_seconds(raw: str | None) -> float | None:
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 <= value < 7 * 24 * 3600 else None
+
+
+@require_POST
+@role_required(Role.ANNOTATOR)
+def submit(request, assignment_id: int):
+    item = _own_assignment(request.user, assignment_id)
+    answers = {c: request.POST.get(c, "") for c in Criterion.values}
+    seconds = _active_seconds(request.POST.get("active_seconds"))
+    try:
+        engine.submit_judgments(request.user, item.pk, answers, seconds)
+    except engine.IncompleteSubmission as e:
+        return _refused(request, item, str(e), 400, answers)
+    except engine.SubmissionRefused as e:
+        return _refused(request, item, str(e), 409, answers)
+    return _render_next(request, item.comparison.batch)
+
+
+@require_http_methods(["POST"])
+@role_required(Role.ANNOTATOR)
+def skip(request, assignment_id: int):
+    item = _own_assignment(request.user, assignment_id)
+    problem = request.POST.get("kind") == "problem"
+    reason = request.POST.get("reason", "")
+    try:
+        engine.skip_assignment(request.user, item.pk, reason, problem=problem)
+    except engine.SubmissionRefused as e:
+        return _refused(request, item, str(e), 400)
+    return _render_next(request, item.comparison.batch)

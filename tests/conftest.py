@@ -77,3 +77,18 @@ def frank_file() -> Path:
     if not path.exists():
         pytest.skip(f"real FRANK data not available at {path} (../shared is absent)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The default hasher takes ~0.3 s a password by design; tests create many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def close_connections_after_each_request():
+    # Live-server and worker threads open their own connections; persistent ones would outlive
+    # the tests and keep PostgreSQL from dropping the test database.
+    from django.db import connections
+
+    connections.settings["default"]["CONN_MAX_AGE"] = 0

@@ -52,11 +52,12 @@ class TestHome:
         other.annotators.add(annotator)
         batch.annotators.add(annotator)
         client.force_login(annotator)
-        assert b"<td>study</td>" not in client.get(reverse("home")).content  # still a draft
+        assert b"<td>Batch" not in client.get(reverse("home")).content  # still a draft
         batch.status = Batch.Status.OPEN
         batch.save()
         content = client.get(reverse("home")).content
-        assert b"<td>study</td>" in content and b"<td>other</td>" not in content
+        assert f"<td>Batch {batch.pk}</td>".encode() in content
+        assert f"<td>Batch {other.pk}</td>".encode() not in content
         assert b"MLE" not in content  # system names never reach annotators
 
     def test_it_tells_a_user_without_role(self, client, db):

@@ -44,7 +44,8 @@ class Command(BaseCommand):
                 ),
             )
             batch.status = Batch.Status.OPEN
-            batch.save(update_fields=["status"])
+            batch.public_title = "News summaries (demo)"
+            batch.save(update_fields=["status", "public_title"])
             batch.annotators.add(*[u for u in users if u.username.startswith("annotator")])
             self.stdout.write(f"Loaded {DEMO_BATCH!r}: {batch.comparisons.count()} comparisons.")
         else:

@@ -1,0 +1,286 @@
+"""The assignment engine: who judges what next, and storing what they said.
+
+Capacity lives on the comparison row (`annotations_done` + `annotations_in_progress` <=
+`annotations_needed`, a database constraint). Leasing locks the chosen comparison row
+(`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent annotators take different rows
+without waiting; SQLite serialises writers with BEGIN IMMEDIATE instead), and every counter change
+is a conditional UPDATE whose row count is checked, as in healthchecks' sendalerts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import Assignment, Batch, Comparison, Criterion, Judgment, Shown
+
+FREE = F("annotations_needed") - F("annotations_done") - F("annotations_in_progress")
+
+
+class BatchNotOpen(Exception):
+    pass
+
+
+class SubmissionRefused(Exception):
+    """The submission cannot be stored; nothing was changed. `message` is for the annotator."""
+
+
+@dataclass
+class IncompleteSubmission(Exception):
+    missing: list[str]
+
+    def __str__(self) -> str:
+        labels = [Criterion(c).label.lower() for c in self.missing]
+        return "Please answer every criterion before submitting: " + ", ".join(labels) + "."
+
+
+def left_system_for(batch_id: int, comparison_id: int, annotator_id: int) -> str:
+    """Which system goes on the left: random-looking, but reproducible from the ids."""
+    digest = hashlib.sha256(f"{batch_id}:{comparison_id}:{annotator_id}".encode()).digest()
+    return "A" if digest[0] % 2 == 0 else "B"
+
+
+def check_open(batch: Batch) -> None:
+    if batch.status == Batch.Status.PAUSED:
+        raise BatchNotOpen("This batch is paused: no new comparisons are handed out for now.")
+    if batch.status != Batch.Status.OPEN:
+        raise BatchNotOpen("This batch is closed: it takes no more judgments.")
+
+
+def release_expired(batch: Batch, now: datetime | None = None) -> int:
+    """Give expired leases back to the pool; each one exactly once, whoever else tries too."""
+    now = now or timezone.now()
+    stale = Assignment.objects.filter(
+        comparison__batch=batch, status=Assignment.Status.LEASED, lease_expires_at__lt=now
+    ).order_by("id")
+    released = 0
+    for pk, comparison_id in stale.values_list("id", "comparison_id")[:500]:
+        with transaction.atomic():
+            claimed = Assignment.objects.filter(
+                pk=pk, status=Assignment.Status.LEASED, lease_expires_at__lt=now
+            ).update(status=Assignment.Status.EXPIRED)
+            if claimed:
+                Comparison.objects.filter(pk=comparison_id).update(
+                    annotations_in_progress=F("annotations_in_progress") - 1
+                )
+                released += 1
+    return released
+
+
+def current_assignment(user, batch: Batch) -> Assignment | None:
+    return (
+        Assignment.objects.filter(
+            annotator=user, comparison__batch=batch, status=Assignment.Status.LEASED
+        )
+        .order_by("id")
+        .first()
+    )
+
+
+def lease_next(user, batch: Batch, now: datetime | None = None) -> Assignment | None:
+    """The annotator's own unfinished comparison, else the least-judged one they have not seen.
+
+    None when nothing is left for them. Raises BatchNotOpen for a paused or closed batch.
+    """
+    check_open(batch)
+    now = now or timezone.now()
+    release_expired(batch, now)
+    expires = now + timedelta(minutes=batch.lease_minutes)
+    with transaction.atomic():
+        own = current_assignment(user, batch)
+        if own is not None:
+            Assignment.objects.filter(pk=own.pk).update(lease_expires_at=expires)
+            own.lease_expires_at = expires
+            return own
+        again = _lease_own_expired(user, batch, now, expires)
+        if again is not None:
+            return again
+        return _lease_new(user, batch, now, expires)
+
+
+def _take_slot(comparison_id: int) -> bool:
+    return bool(
+        Comparison.objects.filter(pk=comparison_id)
+        .alias(free=FREE)
+        .filter(free__gt=0)
+        .update(annotations_in_progress=F("annotations_in_progress") + 1)
+    )
+
+
+def _lease_own_expired(user, batch: Batch, now: datetime, expires: datetime):
+    """An annotator who comes back after their lease ran out gets it back if nobody filled it."""
+    expired = Assignment.objects.filter(
+        annotator=user, comparison__batch=batch, status=Assignment.Status.EXPIRED
+    ).order_by("-lease_expires_at")
+    for assignment in expired[:5]:
+        locked = (
+            Comparison.objects.select_for_update(skip_locked=True)
+            .filter(pk=assignment.comparison_id)
+            .first()
+        )
+        if locked is None or not _take_slot(locked.pk):
+            continue
+        Assignment.objects.filter(pk=assignment.pk).update(
+            status=Assignment.Status.LEASED, lease_expires_at=expires
+        )
+        assignment.status, assignment.lease_expires_at = Assignment.Status.LEASED, expires
+        return assignment
+    return None
+
+
+def _lease_new(user, batch: Batch, now: datetime, expires: datetime) -> Assignment | None:
+    candidate = (
+        Comparison.objects.filter(batch=batch)
+        .alias(free=FREE, taken=F("annotations_done") + F("annotations_in_progress"))
+        .filter(free__gt=0)
+        .exclude(assignments__annotator=user)
+        .order_by("taken", "id")
+        .select_for_update(skip_locked=True)
+        .first()
+    )
+    if candidate is None or not _take_slot(candidate.pk):
+        return None
+    return Assignment.objects.create(
+        comparison=candidate,
+        annotator=user,
+        left_system=left_system_for(batch.pk, candidate.pk, user.pk),
+        served_at=now,
+        lease_expires_at=expires,
+    )
+
+
+def to_system_terms(shown: str, left_system: str) -> str:
+    if shown == Shown.EQUAL:
+        return "equal"
+    right_system = "B" if left_system == "A" else "A"
+    return left_system if shown == Shown.LEFT else right_system
+
+
+def clean_answers(answers: dict[str, str]) -> dict[str, str]:
+    missing = [c for c in Criterion.values if answers.get(c) not in Shown.values]
+    if missing:
+        raise IncompleteSubmission(missing)
+    return {c: answers[c] for c in Criterion.values}
+
+
+def _lock_own(user, assignment_id: int) -> Assignment:
+    assignment = (
+        Assignment.objects.select_for_update()
+        .select_related("comparison__batch")
+        .filter(pk=assignment_id)
+        .first()
+    )
+    if assignment is None or assignment.annotator_id != user.pk:
+        raise SubmissionRefused("This comparison is not assigned to you.")
+    return assignment
+
+
+def submit_judgments(
+    user,
+    assignment_id: int,
+    answers: dict[str, str],
+    active_seconds: float | None = None,
+    now: datetime | None = None,
+) -> Assignment:
+    """Store one set of judgments, exactly once.
+
+    A repeat of the same submission (double click, network retry) returns the stored assignment
+    and changes nothing; any other submission on a finished, expired or foreign assignment raises
+    SubmissionRefused, and a partial one IncompleteSubmission, both before anything is written.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        assignment = _lock_own(user, assignment_id)
+        if assignment.status == Assignment.Status.SUBMITTED:
+            if _stored_answers(assignment) == answers:
+                return assignment
+            raise SubmissionRefused(
+                "You already submitted this comparison; its answers cannot be changed."
+            )
+        _check_live(assignment, now)
+        answers = clean_answers(answers)
+        Judgment.objects.bulk_create(
+            Judgment(
+                assignment=assignment,
+                criterion=criterion,
+                shown=shown,
+                verdict=to_system_terms(shown, assignment.left_system),
+            )
+            for criterion, shown in answers.items()
+        )
+        assignment.status = Assignment.Status.SUBMITTED
+        assignment.submitted_at = now
+        assignment.active_seconds = active_seconds
+        assignment.save(update_fields=["status", "submitted_at", "active_seconds"])
+        filled = Comparison.objects.filter(
+            pk=assignment.comparison_id, annotations_in_progress__gt=0
+        ).update(
+            annotations_done=F("annotations_done") + 1,
+            annotations_in_progress=F("annotations_in_progress") - 1,
+        )
+        if filled != 1:
+            raise SubmissionRefused("This comparison has all the judgments it needs.")
+    return assignment
+
+
+def _check_live(assignment: Assignment, now: datetime) -> None:
+    if assignment.comparison.batch.status == Batch.Status.CLOSED:
+        raise SubmissionRefused("This batch is closed: it takes no more judgments.")
+    if assignment.status == Assignment.Status.SKIPPED:
+        raise SubmissionRefused("You skipped this comparison.")
+    if assignment.status == Assignment.Status.EXPIRED or assignment.lease_expires_at < now:
+        raise SubmissionRefused(
+            "Your time on this comparison ran out and it was offered to others; "
+            "your answers were not stored. Continue to get your next comparison."
+        )
+
+
+def _stored_answers(assignment: Assignment) -> dict[str, str]:
+    return dict(assignment.judgments.values_list("criterion", "shown"))
+
+
+def skip_assignment(
+    user, assignment_id: int, reason: str, *, problem: bool = False, now=None
+) -> Assignment:
+    """Skip a comparison with a reason (or report a problem with it); it goes to others."""
+    reason = reason.strip()
+    if not reason:
+        raise SubmissionRefused(
+            "Please describe the problem." if problem else "Please give a reason for skipping."
+        )
+    now = now or timezone.now()
+    with transaction.atomic():
+        assignment = _lock_own(user, assignment_id)
+        if assignment.status in (Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED):
+            raise SubmissionRefused("This comparison is already finished.")
+        if assignment.status == Assignment.Status.LEASED:
+            Comparison.objects.filter(
+                pk=assignment.comparison_id, annotations_in_progress__gt=0
+            ).update(annotations_in_progress=F("annotations_in_progress") - 1)
+        assignment.status = Assignment.Status.SKIPPED
+        if problem:
+            assignment.problem_report = reason[:5000]
+        else:
+            assignment.skip_reason = reason[:5000]
+        assignment.save(update_fields=["status", "problem_report", "skip_reason"])
+    return assignment
+
+
+def progress_for(user, batch: Batch) -> tuple[int, int]:
+    """(submitted by this annotator, comparisons still open to them)."""
+    done = Assignment.objects.filter(
+        annotator=user, comparison__batch=batch, status=Assignment.Status.SUBMITTED
+    ).count()
+    available = (
+        Comparison.objects.filter(batch=batch)
+        .alias(free=FREE)
+        .filter(free__gt=0)
+        .exclude(assignments__annotator=user)
+        .count()
+    ) + (1 if current_assignment(user, batch) else 0)
+    return done, available

@@ -1,0 +1,66 @@
+// Keyboard-first judging and time on task. Plain HTML forms work without this file.
+(function () {
+  "use strict";
+  var KEYS = {
+    q: ["factual", "left"], w: ["factual", "equal"], e: ["factual", "right"],
+    a: ["informative", "left"], s: ["informative", "equal"], d: ["informative", "right"],
+    z: ["grammatical", "left"], x: ["grammatical", "equal"], c: ["grammatical", "right"],
+  };
+
+  // Active time: seconds this comparison was on screen in a visible tab.
+  var active = 0;
+  var visibleSince = document.visibilityState === "visible" ? performance.now() : null;
+  function activeSeconds() {
+    var now = performance.now();
+    return (active + (visibleSince === null ? 0 : now - visibleSince)) / 1000;
+  }
+  function restartClock() {
+    active = 0;
+    visibleSince = document.visibilityState === "visible" ? performance.now() : null;
+  }
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") {
+      visibleSince = performance.now();
+    } else if (visibleSince !== null) {
+      active += performance.now() - visibleSince;
+      visibleSince = null;
+    }
+  });
+  // Capture phase: runs before htmx serialises the form.
+  document.addEventListener("submit", function (event) {
+    var field = event.target.querySelector && event.target.querySelector("input[name=active_seconds]");
+    if (field) field.value = activeSeconds().toFixed(1);
+  }, true);
+  document.addEventListener("htmx:afterSwap", function () {
+    restartClock();
+    var form = document.getElementById("judge-form");
+    var first = form && form.querySelector("input[type=radio]");
+    if (first) first.focus({ preventScroll: true });
+  });
+
+  function typing(target) {
+    return target.closest && target.closest("textarea, input[type=text], input[type=password], select, [contenteditable]");
+  }
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
+    var form = document.getElementById("judge-form");
+    var dialog = document.getElementById("guidelines-dialog");
+    if (!form || (dialog && dialog.open)) return;
+    var key = event.key.toLowerCase();
+    if (KEYS[key]) {
+      var input = form.querySelector('input[name="' + KEYS[key][0] + '"][value="' + KEYS[key][1] + '"]');
+      if (input) { input.checked = true; input.focus({ preventScroll: true }); event.preventDefault(); }
+    } else if (key === "enter" && !(event.target.tagName === "BUTTON" || event.target.tagName === "A" || event.target.tagName === "SUMMARY")) {
+      event.preventDefault();
+      form.requestSubmit();
+    } else if (key === "g" && dialog) {
+      event.preventDefault();
+      dialog.showModal();
+    }
+  });
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("#guidelines-link");
+    var dialog = document.getElementById("guidelines-dialog");
+    if (link && dialog) { event.preventDefault(); dialog.showModal(); }
+  });
+})();

@@ -1,0 +1,213 @@
+"""The assignment engine: capacity, leases, idempotent submission, skips."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from evaluation import assignments as engine
+from evaluation.models import Assignment, Batch, Comparison, Judgment
+from tests.conftest import make_user
+
+ALL_LEFT = {"factual": "left", "informative": "left", "grammatical": "left"}
+
+
+@pytest.fixture
+def open_batch(batch):
+    batch.status = Batch.Status.OPEN
+    batch.save()
+    return batch
+
+
+def annotators(n: int):
+    return [make_user(f"ann{i}", "annotator") for i in range(n)]
+
+
+def judge_all(user, batch) -> int:
+    count = 0
+    while (item := engine.lease_next(user, batch)) is not None:
+        engine.submit_judgments(user, item.pk, ALL_LEFT)
+        count += 1
+    return count
+
+
+@pytest.mark.django_db
+class TestLeaseNext:
+    def test_it_hands_out_least_judged_comparisons_first(self, open_batch):
+        first, second = annotators(2)
+        a = engine.lease_next(first, open_batch)
+        b = engine.lease_next(second, open_batch)
+        assert a.comparison_id != b.comparison_id
+
+    def test_it_gives_back_the_annotators_own_unfinished_comparison(self, open_batch):
+        (user,) = annotators(1)
+        a = engine.lease_next(user, open_batch)
+        assert engine.lease_next(user, open_batch).pk == a.pk
+        assert Assignment.objects.count() == 1
+
+    def test_it_never_gives_an_annotator_the_same_comparison_twice(self, open_batch):
+        (user,) = annotators(1)
+        assert judge_all(user, open_batch) == 4
+        seen = list(Assignment.objects.values_list("comparison_id", flat=True))
+        assert len(seen) == len(set(seen)) == 4
+
+    def test_it_fills_each_comparison_with_exactly_k(self, open_batch):
+        users = annotators(5)
+        total = sum(judge_all(u, open_batch) for u in users)
+        assert total == 4 * 3
+        assert set(Comparison.objects.values_list("annotations_done", flat=True)) == {3}
+        assert engine.lease_next(make_user("late", "annotator"), open_batch) is None
+
+    def test_it_counts_live_leases_against_k(self, open_batch):
+        holders = annotators(3)
+        leased = {engine.lease_next(u, open_batch).comparison_id for u in holders}
+        assert len(leased) == 3  # spread out: least-taken first
+        workers = [make_user(f"worker{i}", "annotator") for i in range(6)]
+        assert sum(judge_all(u, open_batch) for u in workers) == 4 * 3 - 3
+        for c in Comparison.objects.all():
+            assert c.annotations_done + c.annotations_in_progress == 3
+            assert c.annotations_in_progress == (1 if c.pk in leased else 0)
+
+    def test_it_returns_an_expired_lease_to_the_pool(self, open_batch):
+        Comparison.objects.update(annotations_needed=1)
+        first, second = annotators(2)
+        held = engine.lease_next(first, open_batch)
+        later = timezone.now() + timedelta(minutes=31)
+        taken = set()
+        while (item := engine.lease_next(second, open_batch, now=later)) is not None:
+            taken.add(item.comparison_id)
+            engine.submit_judgments(second, item.pk, ALL_LEFT, now=later)
+        assert held.comparison_id in taken and len(taken) == 4
+        assert Assignment.objects.get(pk=held.pk).status == Assignment.Status.EXPIRED
+        assert engine.lease_next(first, open_batch, now=later) is None
+
+    def test_an_annotator_who_comes_back_first_gets_their_comparison_back(self, open_batch):
+        (user,) = annotators(1)
+        first = engine.lease_next(user, open_batch)
+        later = timezone.now() + timedelta(minutes=45)
+        again = engine.lease_next(user, open_batch, now=later)
+        assert again.pk == first.pk
+        assert again.status == Assignment.Status.LEASED
+        assert again.lease_expires_at == later + timedelta(minutes=30)
+        c = Comparison.objects.get(pk=first.comparison_id)
+        assert c.annotations_in_progress == 1
+
+    def test_a_paused_or_closed_batch_hands_out_nothing(self, open_batch):
+        (user,) = annotators(1)
+        for status, word in (("paused", "paused"), ("closed", "closed")):
+            open_batch.status = status
+            open_batch.save()
+            with pytest.raises(engine.BatchNotOpen, match=word):
+                engine.lease_next(user, open_batch)
+        assert not Assignment.objects.exists()
+
+
+@pytest.mark.django_db
+class TestSubmitJudgments:
+    def leased(self, batch, left_system="A"):
+        (user,) = annotators(1)
+        item = engine.lease_next(user, batch)
+        Assignment.objects.filter(pk=item.pk).update(left_system=left_system)
+        return user, item
+
+    @pytest.mark.parametrize(
+        "left_system, expected",
+        [("A", {"factual": "A", "informative": "equal", "grammatical": "B"}),
+         ("B", {"factual": "B", "informative": "equal", "grammatical": "A"})],
+    )  # fmt: skip
+    def test_it_stores_verdicts_in_system_terms_and_as_shown(
+        self, open_batch, left_system, expected
+    ):
+        user, item = self.leased(open_batch, left_system)
+        shown = {"factual": "left", "informative": "equal", "grammatical": "right"}
+        engine.submit_judgments(user, item.pk, shown, active_seconds=12.5)
+        stored = {j.criterion: (j.verdict, j.shown) for j in Judgment.objects.all()}
+        assert stored == {c: (expected[c], shown[c]) for c in shown}
+        item.refresh_from_db()
+        assert item.status == "submitted" and item.active_seconds == 12.5
+        c = item.comparison
+        c.refresh_from_db()
+        assert (c.annotations_done, c.annotations_in_progress) == (1, 0)
+
+    def test_a_repeated_submission_stores_one_set(self, open_batch):
+        user, item = self.leased(open_batch)
+        engine.submit_judgments(user, item.pk, ALL_LEFT)
+        engine.submit_judgments(user, item.pk, ALL_LEFT)
+        assert Judgment.objects.count() == 3
+        assert Comparison.objects.get(pk=item.comparison_id).annotations_done == 1
+
+    def test_it_refuses_to_change_a_submitted_answer(self, open_batch):
+        user, item = self.leased(open_batch)
+        engine.submit_judgments(user, item.pk, ALL_LEFT)
+        with pytest.raises(engine.SubmissionRefused, match="already submitted"):
+            engine.submit_judgments(user, item.pk, {**ALL_LEFT, "factual": "right"})
+        assert set(Judgment.objects.values_list("shown", flat=True)) == {"left"}
+
+    def test_it_refuses_an_incomplete_submission_and_stores_nothing(self, open_batch):
+        user, item = self.leased(open_batch)
+        with pytest.raises(engine.IncompleteSubmission) as exc:
+            engine.submit_judgments(user, item.pk, {"factual": "left", "informative": "up"})
+        assert exc.value.missing == ["informative", "grammatical"]
+        assert not Judgment.objects.exists()
+        assert Assignment.objects.get(pk=item.pk).status == "leased"
+
+    def test_it_refuses_someone_elses_assignment(self, open_batch):
+        _, item = self.leased(open_batch)
+        with pytest.raises(engine.SubmissionRefused, match="not assigned to you"):
+            engine.submit_judgments(make_user("mallory", "annotator"), item.pk, ALL_LEFT)
+        assert not Judgment.objects.exists()
+
+    def test_it_refuses_an_expired_lease(self, open_batch):
+        user, item = self.leased(open_batch)
+        later = timezone.now() + timedelta(minutes=31)
+        with pytest.raises(engine.SubmissionRefused, match="ran out"):
+            engine.submit_judgments(user, item.pk, ALL_LEFT, now=later)
+        assert not Judgment.objects.exists()
+
+    def test_it_refuses_a_closed_batch(self, open_batch):
+        user, item = self.leased(open_batch)
+        open_batch.status = "closed"
+        open_batch.save()
+        with pytest.raises(engine.SubmissionRefused, match="closed"):
+            engine.submit_judgments(user, item.pk, ALL_LEFT)
+
+
+@pytest.mark.django_db
+class TestSkip:
+    def test_it_records_the_reason_and_gives_the_comparison_to_others(self, open_batch):
+        Comparison.objects.update(annotations_needed=1)
+        first, second = annotators(2)
+        item = engine.lease_next(first, open_batch)
+        engine.skip_assignment(first, item.pk, "I know this story too well")
+        item.refresh_from_db()
+        assert (item.status, item.skip_reason) == ("skipped", "I know this story too well")
+        assert Comparison.objects.get(pk=item.comparison_id).annotations_in_progress == 0
+        taken = set()
+        while (other := engine.lease_next(second, open_batch)) is not None:
+            taken.add(other.comparison_id)
+            engine.submit_judgments(second, other.pk, ALL_LEFT)
+        assert item.comparison_id in taken
+        assert judge_all(first, open_batch) == 0  # never the skipped one again
+
+    def test_it_records_a_problem_report(self, open_batch):
+        (user,) = annotators(1)
+        item = engine.lease_next(user, open_batch)
+        engine.skip_assignment(user, item.pk, "The source is cut off", problem=True)
+        item.refresh_from_db()
+        assert (item.status, item.problem_report) == ("skipped", "The source is cut off")
+
+    def test_it_needs_a_reason(self, open_batch):
+        (user,) = annotators(1)
+        item = engine.lease_next(user, open_batch)
+        with pytest.raises(engine.SubmissionRefused, match="reason"):
+            engine.skip_assignment(user, item.pk, "   ")
+        assert Assignment.objects.get(pk=item.pk).status == "leased"
+
+
+class TestLeftSystem:
+    def test_it_is_reproducible_and_uses_both_sides(self):
+        sides = [engine.left_system_for(1, c, 7) for c in range(200)]
+        assert sides == [engine.left_system_for(1, c, 7) for c in range(200)]
+        assert 70 < sides.count("A") < 130
