@@ -5,6 +5,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from evaluation import views as evaluation_views
+from scoring import views as scoring_views
 
 admin.site.site_header = "factpair administration"
 admin.site.site_title = "factpair"
@@ -18,5 +19,8 @@ urlpatterns = [
     path("judge/<int:assignment_id>/", evaluation_views.assignment, name="assignment"),
     path("judge/<int:assignment_id>/submit/", evaluation_views.submit, name="submit"),
     path("judge/<int:assignment_id>/skip/", evaluation_views.skip, name="skip"),
+    path("batches/<int:batch_id>/", evaluation_views.batch_detail, name="batch_detail"),
+    path("batches/<int:batch_id>/scoring/", evaluation_views.batch_scoring, name="batch_scoring"),
+    path("summaries/<int:summary_id>/quals/", scoring_views.summary_quals, name="summary_quals"),
     path("admin/", admin.site.urls),
 ]

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.urls import reverse
 
 from .models import Assignment, Batch, Comparison, Document, Judgment, Summary
 
@@ -20,6 +21,10 @@ class BatchAdmin(admin.ModelAdmin):
     search_fields = ["name", "dataset", "system_a", "system_b"]
     filter_horizontal = ["annotators", "annotator_groups"]
     readonly_fields = ["created_by", "created_at", "updated_at", "source_filename"]
+
+    def view_on_site(self, obj: Batch) -> str:
+        # "View on site" opens the batch page with its live scoring progress.
+        return reverse("batch_detail", args=[obj.pk])
 
 
 @admin.register(Document)

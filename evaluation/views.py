@@ -4,6 +4,7 @@ from functools import wraps
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
 from django.db.models import Count, Q, Sum
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -11,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import assignments as engine
-from .models import Assignment, Batch, Criterion, Role, user_role
+from .models import Assignment, Batch, Criterion, Role, Summary, user_role
 
 KEYS = {
     Criterion.FACTUAL: ("q", "w", "e"),
@@ -227,3 +228,64 @@ def skip(request, assignment_id: int):
     except engine.SubmissionRefused as e:
         return _refused(request, item, str(e), 400)
     return _render_next(request, item.comparison.batch)
+
+
+def _any_batch(batch_id: int) -> Batch:
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        raise Http404("No such batch.")
+    return batch
+
+
+def scoring_context(batch: Batch) -> dict:
+    from scoring.services import batch_scoring_status
+
+    status = batch_scoring_status(batch.pk)
+    jobs = [j for j in (status["rouge"], status["quals"]) if j is not None]
+    return {**status, "batch": batch, "scoring_running": any(not j.finished for j in jobs)}
+
+
+@require_GET
+@role_required(Role.RESEARCHER, Role.ADMIN)
+def batch_detail(request, batch_id: int):
+    batch = _any_batch(batch_id)
+    counts = batch.comparisons.aggregate(
+        n=Count("id"),
+        done=Sum("annotations_done"),
+        in_progress=Sum("annotations_in_progress"),
+        needed=Sum("annotations_needed"),
+    )
+    context = {**scoring_context(batch), "counts": counts, "scores": score_page(request, batch)}
+    return render(request, "evaluation/batch_detail.html", context)
+
+
+@require_GET
+@role_required(Role.RESEARCHER, Role.ADMIN)
+def batch_scoring(request, batch_id: int):
+    """The scoring progress partial; status 286 tells htmx to stop polling once nothing runs."""
+    batch = _any_batch(batch_id)
+    context = scoring_context(batch)
+    response = render(request, "evaluation/batch_detail.html#scoring", context)
+    if not context["scoring_running"]:
+        response.status_code = 286
+    return response
+
+
+def score_page(request, batch: Batch):
+    """One page of the batch's summaries with their ROUGE-L and QUALS scores."""
+    from scoring.models import MetricScore
+
+    summaries = Summary.objects.filter(document__batch=batch).select_related("document")
+    page = Paginator(summaries.order_by("document_id", "system"), 50).get_page(
+        request.GET.get("page")
+    )
+    scores = MetricScore.objects.filter(
+        summary__in=[s.pk for s in page], metric__in=["rougeL", "quals"]
+    )
+    by_summary: dict[int, dict] = {}
+    for score in scores:
+        by_summary.setdefault(score.summary_id, {})[score.metric] = score
+    for summary in page:
+        summary.rouge_l = by_summary.get(summary.pk, {}).get("rougeL")
+        summary.quals = by_summary.get(summary.pk, {}).get("quals")
+    return page

@@ -76,10 +76,13 @@ class ScoringJob(models.Model):
     done = models.PositiveIntegerField(default=0)
     failed = models.PositiveIntegerField(default=0)
     failures = models.JSONField(default=list, blank=True)
+    # The summaries this job covers, so that a stalled job can be resumed exactly.
+    summary_ids = models.JSONField(default=list, blank=True)
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -93,3 +96,11 @@ class ScoringJob(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} for {self.batch}"
+
+    @property
+    def finished(self) -> bool:
+        return self.status != self.Status.RUNNING
+
+    @property
+    def percent(self) -> int:
+        return round(100 * (self.done + self.failed) / self.total) if self.total else 100

@@ -1,7 +1,8 @@
 """Celery tasks: one per (summary, metric family), taking ids, safe to run twice.
 
 Scores are written in one transaction at the end of a task, so a worker killed mid-task leaves
-nothing half-written; with acks_late the broker then hands the task to another worker.
+nothing half-written; with acks_late the broker then hands the task to another worker, and
+`resume_stalled_jobs` re-sends what a broker without acknowledgements lost.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ TRANSIENT = (OperationalError, InterfaceError, ConnectionError, TimeoutError)
 
 
 def _give_up(task, exc, task_id, args, kwargs, einfo) -> None:
-    summary_id, job_id = args[0], args[1] if len(args) > 1 else kwargs.get("job_id")
+    summary_id = args[0] if args else kwargs.get("summary_id")
+    job_id = args[1] if len(args) > 1 else kwargs.get("job_id")
     if job_id is not None:
         services.record_failure(job_id, summary_id, f"{type(exc).__name__}: {exc}")
 
@@ -37,4 +39,15 @@ def score_rouge(summary_id: int, job_id: int | None = None) -> None:
     services.score_summary_rouge(summary_id, job_id)
 
 
-TASKS = {"rouge": score_rouge}
+# Routed to the "quals" queue (settings.CELERY_TASK_ROUTES), so GPU workers can take only these.
+@shared_task(soft_time_limit=600, time_limit=660, **TASK_OPTIONS)
+def score_quals(summary_id: int, job_id: int | None = None) -> None:
+    services.score_summary_quals(summary_id, job_id)
+
+
+@shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
+def resume_stalled_jobs() -> int:
+    return services.resume_stalled_jobs()
+
+
+TASKS = {"rouge": score_rouge, "quals": score_quals}

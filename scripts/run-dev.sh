@@ -18,7 +18,7 @@ cat <<MSG
 MSG
 
 "$VENV/bin/celery" -A annotation_site worker --queues default,quals --concurrency 1 \
-  --loglevel INFO --hostname "factpair-dev@%h" &
+  --loglevel INFO --hostname "factpair-dev@%h" --beat --schedule var/celerybeat-schedule &
 worker=$!
 stop() { kill -TERM "$worker" 2>/dev/null || true; wait "$worker" 2>/dev/null || true; }
 trap stop EXIT

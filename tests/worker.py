@@ -23,10 +23,20 @@ def test_database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
-def start_worker(queues: str = "default,quals", log: Path | None = None) -> subprocess.Popen:
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1"}
+def start_worker(
+    queues: str = "default,quals",
+    log: Path | None = None,
+    app: str = "annotation_site",
+    env: dict | None = None,
+) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "PYTHONUNBUFFERED": "1",
+        **(env or {}),
+    }
     cmd = [
-        sys.executable, "-m", "celery", "-A", "annotation_site", "worker",
+        sys.executable, "-m", "celery", "-A", app, "worker",
         "--queues", queues, "--concurrency", "1", "--loglevel", "INFO",
         "--hostname", f"test-{os.getpid()}-{time.monotonic_ns()}@%h",
         "--without-mingle", "--without-gossip",

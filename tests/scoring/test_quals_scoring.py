@@ -1,0 +1,248 @@
+"""QUALS inside factpair: stored scores with their explanation, jobs, commands and pages."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from evaluation.models import Summary
+from scoring import quals, services
+from scoring.models import MetricScore, ScoringJob
+from scoring.tasks import score_quals, score_rouge
+
+from .qagen_fixture import build_qagen_dir
+
+SMALL = {"num_beams": 4, "num_beam_groups": 4, "min_new_tokens": 2, "max_new_tokens": 8}
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    return build_qagen_dir(tmp_path_factory.mktemp("qagen-app"))
+
+
+@pytest.fixture
+def configured(settings, model_dir, monkeypatch):
+    settings.QUALS_MODEL = str(model_dir)
+    real_config = services.quals_config
+
+    def small_config():
+        from dataclasses import replace
+
+        return replace(real_config(), **SMALL)
+
+    monkeypatch.setattr(services, "quals_config", small_config)
+    services._loaded.cache_clear()
+    services._ENCODED.clear()
+    return model_dir
+
+
+@pytest.fixture
+def answerable_pairs(monkeypatch):
+    """Generation replaced by explicit pairs whose answers occur in the summary, so that the
+    selection and scoring steps truly run on the random tiny model."""
+
+    def candidates(qagen, summary, encoded=None):
+        words = summary.rstrip(".").split()
+        return [
+            quals.make_pair(qagen, "Who did it?", " ".join(words[:3]), -1.0),
+            quals.make_pair(qagen, "What happened?", " ".join(words[-2:]), -2.0),
+        ]
+
+    monkeypatch.setattr(quals, "generate_candidates", candidates)
+
+
+@pytest.mark.django_db
+class TestScoreSummaryQuals:
+    def test_it_stores_the_value_and_its_explanation(self, batch, configured, answerable_pairs):
+        summary = Summary.objects.get(document__external_id="doc-1", system="QUALS")
+        services.score_summary_quals(summary.pk)
+        score = MetricScore.objects.get(summary=summary, metric="quals")
+        qagen = services.worker_qagen()
+        expected = quals.quals_score(qagen, summary.document.source, summary.text)
+        assert score.status == "ok"
+        assert score.value == pytest.approx(expected.value, abs=1e-5)
+        assert [p["answer"] for p in score.details["pairs"]] == [p.answer for p in expected.pairs]
+        first = score.details["pairs"][0]
+        assert (
+            len(first["tokens"])
+            == len(first["logprobs_summary"])
+            == len(first["logprobs_document"])
+        )
+        assert score.version.startswith(f"QUALS {configured.name}")
+
+    def test_it_stores_no_score_with_the_reason(self, batch, configured, monkeypatch):
+        monkeypatch.setattr(quals, "generate_candidates", lambda *a, **k: [])
+        summary = Summary.objects.first()
+        services.score_summary_quals(summary.pk)
+        score = MetricScore.objects.get(summary=summary, metric="quals")
+        assert (score.status, score.value, score.reason) == ("no_score", None, quals.NO_PAIR_REASON)
+
+    def test_it_is_safe_to_run_twice(self, batch, configured, answerable_pairs):
+        summary = Summary.objects.first()
+        job = ScoringJob.objects.create(
+            batch=batch, kind="quals", total=1, summary_ids=[summary.pk]
+        )
+        score_quals.run(summary.pk, job.pk)
+        score_quals.run(summary.pk, job.pk)
+        assert MetricScore.objects.filter(summary=summary).count() == 1
+        job.refresh_from_db()
+        assert (job.done, job.status) == (1, "done")
+
+    def test_it_encodes_a_document_once_for_both_summaries(
+        self, batch, configured, answerable_pairs, monkeypatch
+    ):
+        calls = []
+        real = quals.encode_source
+        monkeypatch.setattr(
+            quals, "encode_source", lambda q, text: calls.append(text) or real(q, text)
+        )
+        doc = batch.documents.first()
+        for summary in doc.summaries.all():
+            services.score_summary_quals(summary.pk)
+        assert calls.count(doc.source) == 1
+
+
+@pytest.mark.django_db
+class TestQualsJobs:
+    def test_it_says_not_configured_instead_of_scoring(self, batch, settings, monkeypatch):
+        settings.QUALS_MODEL = ""
+        monkeypatch.setattr(score_rouge, "delay", lambda *a: None)
+        kinds = [j.kind for j in services.start_batch_scoring(batch.pk)]
+        assert kinds == ["rouge"]
+        with pytest.raises(services.ScoringNotConfigured, match="QUALS_MODEL"):
+            services.start_batch_scoring(batch.pk, ["quals"])
+
+    def test_it_enqueues_quals_on_its_own_queue(self, batch, configured, monkeypatch):
+        from annotation_site.celery import app
+
+        sent = []
+        monkeypatch.setattr(score_quals, "delay", lambda *a: sent.append(a))
+        (job,) = services.start_batch_scoring(batch.pk, ["quals"])
+        assert job.total == len(sent) == 8
+        assert app.amqp.router.route({}, score_quals.name)["queue"].name == "quals"
+
+    def test_it_resumes_a_stalled_job_with_what_is_missing(self, batch, monkeypatch):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        sent = []
+        monkeypatch.setattr(score_rouge, "delay", lambda *a: sent.append(a))
+        (job,) = services.start_batch_scoring(batch.pk, ["rouge"])
+        services.score_summary_rouge(job.summary_ids[0], job.pk)
+        services.record_failure(job.pk, job.summary_ids[1], "boom")
+        sent.clear()
+        assert services.resume_stalled_jobs() == 0  # not stalled yet
+        later = timezone.now() + timedelta(minutes=11)
+        assert services.resume_stalled_jobs(now=later) == 6
+        assert sorted(s for s, _ in sent) == sorted(job.summary_ids[2:])
+
+
+@pytest.mark.django_db
+class TestScoreBatchCommand:
+    def test_it_reruns_with_force(self, batch, settings, monkeypatch, capsys):
+        settings.QUALS_MODEL = ""
+        monkeypatch.setattr(score_rouge, "delay", lambda *a: None)
+        call_command("score_batch", batch.name, "--metric", "rouge", "--force")
+        assert "ROUGE: 8 summaries enqueued" in capsys.readouterr().out
+
+    def test_it_refuses_quals_without_a_model(self, batch, settings):
+        settings.QUALS_MODEL = ""
+        with pytest.raises(CommandError, match="QUALS is not configured"):
+            call_command("score_batch", str(batch.pk), "--metric", "quals")
+
+
+class TestQualsScoreCommand:
+    def test_it_scores_a_jsonl_file(self, model_dir, tmp_path, answerable_pairs):
+        source = tmp_path / "in.jsonl"
+        rows = [
+            {
+                "id": 1,
+                "source": "The mayor opened the bridge on Monday.",
+                "summary": "The mayor opened it.",
+            },
+            {
+                "id": 2,
+                "source": "The mayor opened the bridge on Monday.",
+                "summary": "A bridge opened.",
+            },
+        ]
+        source.write_text("\n".join(json.dumps(r) for r in rows))
+        out = tmp_path / "out.jsonl"
+        call_command(
+            "quals_score", "--model", str(model_dir), "--input", str(source), "--output", str(out),
+            "--num-beams", "4",
+        )  # fmt: skip
+        lines = [json.loads(x) for x in out.read_text().splitlines()]
+        assert [x["id"] for x in lines] == [1, 2]
+        assert all(isinstance(x["quals"], float) and x["reason"] == "" for x in lines)
+        assert lines[0]["pairs"][0]["question"] == "Who did it?"
+
+    def test_it_refuses_a_bad_file_before_scoring(self, model_dir, tmp_path):
+        source = tmp_path / "in.jsonl"
+        source.write_text('{"id": 1, "source": "x"}\nnot json\n')
+        with pytest.raises(CommandError) as exc:
+            call_command(
+                "quals_score", "--model", str(model_dir), "--input", str(source),
+                "--output", str(tmp_path / "out.jsonl"),
+            )  # fmt: skip
+        assert "line 1: missing or empty summary" in str(exc.value)
+        assert "line 2: not valid JSON" in str(exc.value)
+        assert not (tmp_path / "out.jsonl").exists()
+
+    def test_it_refuses_a_missing_model(self, tmp_path):
+        source = tmp_path / "in.jsonl"
+        source.write_text('{"id": 1, "source": "x", "summary": "y"}\n')
+        with pytest.raises(CommandError, match="QUALS"):
+            call_command(
+                "quals_score", "--model", str(tmp_path / "nope"), "--input", str(source),
+                "--output", str(tmp_path / "out.jsonl"),
+            )  # fmt: skip
+
+
+@pytest.mark.django_db
+class TestScoringPages:
+    def test_the_explanation_lists_pairs_lowest_contribution_first(
+        self, client, researcher, batch, configured, answerable_pairs
+    ):
+        summary = Summary.objects.first()
+        services.score_summary_quals(summary.pk)
+        client.force_login(researcher)
+        response = client.get(reverse("summary_quals", args=[summary.pk]))
+        assert response.status_code == 200
+        details = MetricScore.objects.get(summary=summary).details["pairs"]
+        worst = min(details, key=lambda p: p["contribution"])
+        content = response.content.decode()
+        assert content.index(worst["question"]) < content.index("<svg", content.index("1. "))
+        assert content.count("<rect") == 2 * sum(len(p["tokens"]) for p in details)
+
+    def test_it_says_not_configured(self, client, researcher, batch, settings):
+        settings.QUALS_MODEL = ""
+        client.force_login(researcher)
+        response = client.get(reverse("summary_quals", args=[Summary.objects.first().pk]))
+        assert b"QUALS is not configured" in response.content
+        page = client.get(reverse("batch_detail", args=[batch.pk]))
+        assert b"Not configured (set QUALS_MODEL" in page.content
+        assert b"not configured" in page.content
+
+    def test_annotators_cannot_see_scores(self, client, annotator, batch):
+        client.force_login(annotator)
+        assert client.get(reverse("summary_quals", args=[1])).status_code == 403
+        assert client.get(reverse("batch_detail", args=[batch.pk])).status_code == 403
+
+    def test_progress_polls_while_running_and_stops_when_done(
+        self, client, researcher, batch, monkeypatch
+    ):
+        monkeypatch.setattr(score_rouge, "delay", lambda *a: None)
+        (job,) = services.start_batch_scoring(batch.pk, ["rouge"])
+        client.force_login(researcher)
+        running = client.get(reverse("batch_scoring", args=[batch.pk]))
+        assert running.status_code == 200 and b'hx-trigger="every 2s"' in running.content
+        for summary_id in job.summary_ids:
+            services.score_summary_rouge(summary_id, job.pk)
+        finished = client.get(reverse("batch_scoring", args=[batch.pk]))
+        assert finished.status_code == 286
+        assert b"every 2s" not in finished.content and b"100%" in finished.content
