@@ -93,7 +93,8 @@ DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, for the test database too: the Celery worker started by the
     # tests is another process and must see what the tests wrote.
-    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-factpair.sqlite3")}
+    # One file per test run, so that two runs side by side do not share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-factpair-{os.getpid()}.sqlite3")}
     # Wait for a writer instead of failing at once with "database is locked".
     DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     DATABASES["default"]["CONN_MAX_AGE"] = 0

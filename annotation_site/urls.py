@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from evaluation import dashboard
 from evaluation import views as evaluation_views
 from scoring import views as scoring_views
 
@@ -22,5 +23,17 @@ urlpatterns = [
     path("batches/<int:batch_id>/", evaluation_views.batch_detail, name="batch_detail"),
     path("batches/<int:batch_id>/scoring/", evaluation_views.batch_scoring, name="batch_scoring"),
     path("summaries/<int:summary_id>/quals/", scoring_views.summary_quals, name="summary_quals"),
+    path("manage/", dashboard.dashboard, name="dashboard"),
+    path("manage/batches/new/", dashboard.batch_new, name="batch_new"),
+    path("manage/batches/<int:batch_id>/", dashboard.batch_manage, name="batch_manage"),
+    path(
+        "manage/batches/<int:batch_id>/progress/", dashboard.batch_progress, name="batch_progress"
+    ),
+    path("manage/batches/<int:batch_id>/status/", dashboard.batch_status, name="batch_status"),
+    path("manage/batches/<int:batch_id>/rescore/", dashboard.batch_rescore, name="batch_rescore"),
+    path("manage/batches/<int:batch_id>/checks/", dashboard.batch_checks, name="batch_checks"),
+    path("manage/accounts/", dashboard.accounts, name="accounts"),
+    path("manage/accounts/passwords.csv", dashboard.accounts_csv, name="accounts_csv"),
+    path("manage/accounts/<int:user_id>/active/", dashboard.account_active, name="account_active"),
     path("admin/", admin.site.urls),
 ]

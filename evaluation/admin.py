@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import reverse
 
-from .models import Assignment, Batch, Comparison, Document, Judgment, Summary
+from .models import Assignment, AuditEvent, Batch, Comparison, Document, Judgment, Summary
 
 
 @admin.register(Batch)
@@ -54,8 +54,8 @@ class SummaryAdmin(admin.ModelAdmin):
 
 @admin.register(Comparison)
 class ComparisonAdmin(admin.ModelAdmin):
-    list_display = ["id", "batch", "document", "annotations_done", "annotations_needed"]
-    list_filter = ["batch"]
+    list_display = ["id", "batch", "document", "is_check", "annotations_done", "annotations_needed"]
+    list_filter = ["batch", "is_check"]
     search_fields = ["document__external_id"]
     list_select_related = ["batch", "document"]
     raw_id_fields = ["document", "summary_a", "summary_b"]
@@ -92,3 +92,23 @@ class JudgmentAdmin(admin.ModelAdmin):
     search_fields = ["assignment__annotator__username"]
     list_select_related = ["assignment__annotator"]
     raw_id_fields = ["assignment"]
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the log is written by the app, never edited."""
+
+    list_display = ["at", "actor", "action", "batch", "target"]
+    list_filter = ["action", "batch", ("at", admin.DateFieldListFilter)]
+    search_fields = ["actor__username", "target"]
+    date_hierarchy = "at"
+    list_select_related = ["actor", "batch"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -17,7 +17,16 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import Assignment, Batch, Comparison, Criterion, Judgment, Shown
+from .models import (
+    Assignment,
+    AuditEvent,
+    Batch,
+    Comparison,
+    Criterion,
+    Judgment,
+    Shown,
+    audit,
+)
 
 FREE = F("annotations_needed") - F("annotations_done") - F("annotations_in_progress")
 
@@ -133,9 +142,25 @@ def _lease_own_expired(user, batch: Batch, now: datetime, expires: datetime):
     return None
 
 
+def _check_due(user, batch: Batch) -> bool:
+    """Every `check_every`-th comparison an annotator is served is an attention check."""
+    if not batch.check_every:
+        return False
+    served = Assignment.objects.filter(annotator=user, comparison__batch=batch).count()
+    return (served + 1) % batch.check_every == 0
+
+
 def _lease_new(user, batch: Batch, now: datetime, expires: datetime) -> Assignment | None:
+    if _check_due(user, batch):
+        check = _lease_from(user, batch, now, expires, is_check=True)
+        if check is not None:
+            return check
+    return _lease_from(user, batch, now, expires, is_check=False)
+
+
+def _lease_from(user, batch: Batch, now: datetime, expires: datetime, *, is_check: bool):
     candidate = (
-        Comparison.objects.filter(batch=batch)
+        Comparison.objects.filter(batch=batch, is_check=is_check)
         .alias(free=FREE, taken=F("annotations_done") + F("annotations_in_progress"))
         .filter(free__gt=0)
         .exclude(assignments__annotator=user)
@@ -145,13 +170,15 @@ def _lease_new(user, batch: Batch, now: datetime, expires: datetime) -> Assignme
     )
     if candidate is None or not _take_slot(candidate.pk):
         return None
-    return Assignment.objects.create(
+    assignment = Assignment.objects.create(
         comparison=candidate,
         annotator=user,
         left_system=left_system_for(batch.pk, candidate.pk, user.pk),
         served_at=now,
         lease_expires_at=expires,
     )
+    audit(user, AuditEvent.Action.ASSIGN, batch, f"assignment {assignment.pk}")
+    return assignment
 
 
 def to_system_terms(shown: str, left_system: str) -> str:
@@ -225,6 +252,12 @@ def submit_judgments(
         )
         if filled != 1:
             raise SubmissionRefused("This comparison has all the judgments it needs.")
+        audit(
+            user,
+            AuditEvent.Action.SUBMIT,
+            assignment.comparison.batch,
+            f"assignment {assignment.pk}",
+        )
     return assignment
 
 
@@ -268,6 +301,13 @@ def skip_assignment(
         else:
             assignment.skip_reason = reason[:5000]
         assignment.save(update_fields=["status", "problem_report", "skip_reason"])
+        audit(
+            user,
+            AuditEvent.Action.SKIP,
+            assignment.comparison.batch,
+            f"assignment {assignment.pk}",
+            problem=problem,
+        )
     return assignment
 
 
@@ -277,7 +317,7 @@ def progress_for(user, batch: Batch) -> tuple[int, int]:
         annotator=user, comparison__batch=batch, status=Assignment.Status.SUBMITTED
     ).count()
     available = (
-        Comparison.objects.filter(batch=batch)
+        Comparison.objects.filter(batch=batch, is_check=False)
         .alias(free=FREE)
         .filter(free__gt=0)
         .exclude(assignments__annotator=user)

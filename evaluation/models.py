@@ -74,6 +74,12 @@ class Batch(models.Model):
     lease_minutes = models.PositiveIntegerField(default=30)
     status = models.CharField(max_length=10, choices=Status, default=Status.DRAFT)
     guidelines = models.TextField(blank=True)
+    check_every = models.PositiveSmallIntegerField(
+        default=0, help_text="Serve an attention check every N comparisons (0: never)."
+    )
+    check_threshold = models.FloatField(
+        default=0.7, help_text="Annotators whose check accuracy is below this are flagged."
+    )
     annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="annotation_batches"
     )
@@ -100,6 +106,10 @@ class Batch(models.Model):
                 name="batch_annotators_per_item_range",
             ),
             models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="batch_lease_positive"),
+            models.CheckConstraint(
+                condition=Q(check_threshold__gte=0, check_threshold__lte=1),
+                name="batch_check_threshold_range",
+            ),
             models.CheckConstraint(
                 condition=Q(status__in=["draft", "open", "paused", "closed"]),
                 name="batch_status_valid",
@@ -165,6 +175,10 @@ class Comparison(models.Model):
     annotations_needed = models.PositiveSmallIntegerField()
     annotations_done = models.PositiveSmallIntegerField(default=0)
     annotations_in_progress = models.PositiveSmallIntegerField(default=0)
+    # Attention checks look like any other comparison to annotators, carry the expected
+    # verdicts (criterion -> "A" / "B" / "equal"), and never count in the results.
+    is_check = models.BooleanField(default=False)
+    expected = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -185,7 +199,7 @@ class Comparison(models.Model):
                 name="comparison_never_overfilled",
             ),
         ]
-        indexes = [models.Index(fields=["batch", "annotations_done"])]
+        indexes = [models.Index(fields=["batch", "is_check", "annotations_done"])]
 
     def __str__(self) -> str:
         return f"{self.batch.name}: {self.document.external_id}"
@@ -276,3 +290,45 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.criterion}: {self.verdict}"
+
+
+class AuditEvent(models.Model):
+    """Who did what, when: imports, batch changes, assignments, submissions, exports, accounts."""
+
+    class Action(models.TextChoices):
+        IMPORT = "import", "Import"
+        BATCH_CHANGE = "batch_change", "Batch change"
+        ASSIGN = "assign", "Assignment"
+        SUBMIT = "submit", "Submission"
+        SKIP = "skip", "Skip or problem report"
+        EXPORT = "export", "Export"
+        ACCOUNT = "account", "Account change"
+        SCORING = "scoring", "Scoring run"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=20, choices=Action)
+    batch = models.ForeignKey(
+        Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    target = models.CharField(max_length=200, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["action", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
+
+
+def audit(actor, action: str, batch=None, target: str = "", **details) -> None:
+    AuditEvent.objects.create(
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        action=action,
+        batch=batch,
+        target=target[:200],
+        details=details,
+    )

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from .importing import BatchFileError, ImportSpec, ParsedDocument, Problem, parse_batch_file
-from .models import Batch, Comparison, Document, Role, Summary
+from .models import AuditEvent, Batch, Comparison, Document, Role, Summary, audit
 
 MAX_ANNOTATORS_PER_ITEM = 50
 
@@ -94,6 +94,15 @@ def import_batch(
             created_by=created_by,
         )
         write_documents(batch, docs)
+        audit(
+            created_by,
+            AuditEvent.Action.IMPORT,
+            batch,
+            filename[:200],
+            documents=len(docs),
+            system_a=batch.system_a,
+            system_b=batch.system_b,
+        )
         transaction.on_commit(lambda: enqueue_batch_scoring(batch.pk, created_by))
     return batch
 
@@ -145,8 +154,8 @@ def generate_password() -> str:
     return secrets.token_urlsafe(12)
 
 
-def add_annotators(batch: Batch, usernames: list[str]) -> dict[str, str | None]:
-    """Allow these users on the batch, creating missing accounts in the annotator group.
+def create_annotator_accounts(usernames: list[str]) -> dict[str, str | None]:
+    """Create the missing accounts in the annotator group, all or none.
 
     Returns username -> generated password for new accounts, None for existing ones.
     """
@@ -168,5 +177,12 @@ def add_annotators(batch: Batch, usernames: list[str]) -> dict[str, str | None]:
                 created[username] = password
             else:
                 created[username] = None
-            batch.annotators.add(user)
+    return created
+
+
+def add_annotators(batch: Batch, usernames: list[str]) -> dict[str, str | None]:
+    """Allow these users on the batch, creating missing accounts (see above)."""
+    with transaction.atomic():
+        created = create_annotator_accounts(usernames)
+        batch.annotators.add(*User.objects.filter(username__in=usernames))
     return created

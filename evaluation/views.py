@@ -81,7 +81,7 @@ def batches_overview() -> list[Batch]:
 def home(request):
     role = user_role(request.user)
     if role == Role.ADMIN:
-        return redirect("admin:index")
+        return redirect("dashboard")
     if role == Role.RESEARCHER:
         return render(request, "evaluation/home_researcher.html", {"batches": batches_overview()})
     if role == Role.ANNOTATOR:

@@ -36,9 +36,9 @@ class TestHome:
         client.force_login(annotator)
         assert client.post(reverse("home")).status_code == 405
 
-    def test_it_sends_admins_to_the_admin(self, client, admin_user):
+    def test_it_sends_admins_to_the_batch_dashboard(self, client, admin_user):
         client.force_login(admin_user)
-        assert client.get(reverse("home")).url == reverse("admin:index")
+        assert client.get(reverse("home")).url == reverse("dashboard")
 
     def test_it_shows_researchers_every_batch_with_progress(self, client, researcher, batch):
         client.force_login(researcher)

@@ -1,0 +1,315 @@
+"""The admins' batch dashboard: create, configure, open/pause/close, watch, re-score, accounts."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.db.models import Count, F, Q, Sum
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import checks
+from .forms import AccountsForm, BatchSettingsForm, BatchUploadForm, CheckForm
+from .importing import BatchFileError
+from .models import Assignment, AuditEvent, Batch, Comparison, Role, audit
+from .services import (
+    BatchSettings,
+    InvalidUsernames,
+    add_annotators,
+    create_annotator_accounts,
+    import_batch,
+)
+from .views import role_required, scoring_context
+
+STATUS_ACTIONS = {
+    "open": Batch.Status.OPEN,
+    "pause": Batch.Status.PAUSED,
+    "close": Batch.Status.CLOSED,
+}
+
+
+def _batch(batch_id: int) -> Batch:
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        raise Http404("No such batch.")
+    return batch
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def dashboard(request):
+    batches = Batch.objects.annotate(
+        n=Count("comparisons", filter=Q(comparisons__is_check=False)),
+        done=Sum("comparisons__annotations_done", filter=Q(comparisons__is_check=False)),
+        needed=Sum("comparisons__annotations_needed", filter=Q(comparisons__is_check=False)),
+    ).order_by("-created_at")
+    return render(request, "evaluation/dashboard.html", {"batches": batches})
+
+
+def upload_too_large(request) -> bool:
+    """Refuse by the declared length, before Django reads the body."""
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return True
+    return length > settings.IMPORT_MAX_BYTES + 64 * 1024
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.ADMIN)
+def batch_new(request):
+    if request.method == "POST" and upload_too_large(request):
+        limit = settings.IMPORT_MAX_BYTES
+        form = BatchUploadForm()
+        context = {"form": form, "problems": [f"The file is larger than {limit:,} bytes."]}
+        return render(request, "evaluation/batch_new.html", context, status=413)
+    form = BatchUploadForm(request.POST or None, request.FILES or None)
+    problems: list[str] = []
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        upload = data["file"]
+        try:
+            batch = import_batch(
+                upload.read(),
+                upload.name,
+                BatchSettings(
+                    name=data["name"],
+                    dataset=data["dataset"],
+                    system_a=data["system_a"],
+                    system_b=data["system_b"],
+                    annotators_per_item=data["annotators_per_item"],
+                    guidelines=data["guidelines"],
+                ),
+                fmt=data["format"] or None,
+                frank_dataset=data["frank_dataset"] or None,
+                created_by=request.user,
+            )
+        except BatchFileError as e:
+            problems = e.lines()
+        else:
+            return redirect("batch_manage", batch.pk)
+    status = 400 if request.method == "POST" else 200
+    context = {"form": form, "problems": problems}
+    return render(request, "evaluation/batch_new.html", context, status=status)
+
+
+def progress_context(batch: Batch) -> dict:
+    real = Comparison.objects.filter(batch=batch, is_check=False)
+    k = F("annotations_needed")
+    counts = real.aggregate(
+        total=Count("id"),
+        done=Count("id", filter=Q(annotations_done__gte=k)),
+        in_progress=Count("id", filter=Q(annotations_done__lt=k, annotations_in_progress__gt=0)),
+        judgments=Sum("annotations_done"),
+    )
+    counts["waiting"] = counts["total"] - counts["done"] - counts["in_progress"]
+    per_annotator = (
+        Assignment.objects.filter(comparison__batch=batch, status=Assignment.Status.SUBMITTED)
+        .values("annotator__username")
+        .annotate(n=Count("id"))
+        .order_by("annotator__username")
+    )
+    scoring = scoring_context(batch)
+    moving = batch.status == Batch.Status.OPEN or scoring["scoring_running"]
+    return {**scoring, "counts": counts, "per_annotator": per_annotator, "moving": moving}
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.ADMIN)
+def batch_manage(request, batch_id: int):
+    batch = _batch(batch_id)
+    form = BatchSettingsForm(request.POST or None, instance=batch)
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            form.save()
+            Comparison.objects.filter(batch=batch, is_check=False).update(
+                annotations_needed=batch.annotators_per_item
+            )
+            audit(
+                request.user,
+                AuditEvent.Action.BATCH_CHANGE,
+                batch,
+                "settings",
+                changed=form.changed_data,
+            )
+        return redirect("batch_manage", batch.pk)
+    context = {
+        **progress_context(batch),
+        "form": form,
+        "check_form": CheckForm(),
+        "accuracy": checks.check_accuracy(batch),
+        "n_checks": Comparison.objects.filter(batch=batch, is_check=True).count(),
+        "problems": Assignment.objects.filter(comparison__batch=batch)
+        .exclude(problem_report="")
+        .select_related("annotator", "comparison__document")[:50],
+    }
+    status = 400 if request.method == "POST" else 200
+    return render(request, "evaluation/batch_manage.html", context, status=status)
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def batch_progress(request, batch_id: int):
+    """The live progress partial; 286 stops htmx polling once nothing can move."""
+    batch = _batch(batch_id)
+    context = progress_context(batch)
+    response = render(request, "evaluation/batch_manage.html#progress", context)
+    if not context["moving"]:
+        response.status_code = 286
+    return response
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def batch_status(request, batch_id: int):
+    batch = _batch(batch_id)
+    new = STATUS_ACTIONS.get(request.POST.get("action", ""))
+    if new is None:
+        return HttpResponse("Unknown action.", status=400)
+    old = batch.status
+    Batch.objects.filter(pk=batch.pk).update(status=new)
+    audit(request.user, AuditEvent.Action.BATCH_CHANGE, batch, "status", old=old, new=new)
+    return redirect("batch_manage", batch.pk)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def batch_rescore(request, batch_id: int):
+    from scoring.services import ScoringNotConfigured, start_batch_scoring
+
+    batch = _batch(batch_id)
+    metric = request.POST.get("metric", "")
+    kinds = [metric] if metric in ("rouge", "quals") else None
+    force = request.POST.get("force") == "1"
+    try:
+        jobs = start_batch_scoring(batch.pk, kinds, force=force, requested_by=request.user)
+    except ScoringNotConfigured as e:
+        return HttpResponse(str(e), status=400)
+    audit(
+        request.user,
+        AuditEvent.Action.SCORING,
+        batch,
+        "re-score",
+        jobs=[j.pk for j in jobs],
+        force=force,
+    )
+    return redirect("batch_manage", batch.pk)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def batch_checks(request, batch_id: int):
+    batch = _batch(batch_id)
+    if request.POST.get("action") == "create":
+        try:
+            count = max(0, min(int(request.POST.get("count", "0")), 500))
+        except ValueError:
+            return HttpResponse("The number of checks must be a whole number.", status=400)
+        made = checks.create_attention_checks(batch, count)
+        audit(request.user, AuditEvent.Action.BATCH_CHANGE, batch, "checks", created=len(made))
+        return redirect("batch_manage", batch.pk)
+    form = CheckForm(request.POST)
+    comparison = None
+    if form.is_valid():
+        comparison = Comparison.objects.filter(
+            batch=batch, pk=form.cleaned_data["comparison"]
+        ).first()
+    if comparison is None:
+        return HttpResponse("No such comparison in this batch.", status=400)
+    try:
+        checks.mark_as_check(comparison, form.expected())
+    except ValueError as e:
+        return HttpResponse(str(e), status=400)
+    audit(
+        request.user,
+        AuditEvent.Action.BATCH_CHANGE,
+        batch,
+        f"comparison {comparison.pk} marked as check",
+        expected=form.expected(),
+    )
+    return redirect("batch_manage", batch.pk)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.ADMIN)
+def accounts(request):
+    form = AccountsForm(request.POST or None)
+    created: dict[str, str | None] = {}
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            created = create_accounts(request, form)
+        except InvalidUsernames as e:
+            form.add_error("usernames", str(e))
+    if request.method == "POST" and not form.is_valid():
+        status = 400
+    annotators = (
+        User.objects.filter(groups__name=Role.ANNOTATOR)
+        .prefetch_related("annotation_batches")
+        .order_by("username")
+    )
+    context = {
+        "form": form,
+        "created": {u: p for u, p in created.items() if p},
+        "annotators": annotators,
+    }
+    return render(request, "evaluation/accounts.html", context, status=status)
+
+
+def create_accounts(request, form: AccountsForm) -> dict[str, str | None]:
+    batch = form.cleaned_data["batch"]
+    usernames = form.cleaned_data["usernames"]
+    if batch is None:
+        created = create_annotator_accounts(usernames)
+    else:
+        created = add_annotators(batch, usernames)
+    new = {u: p for u, p in created.items() if p}
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["username", "password"])
+    writer.writerows(new.items())
+    # Shown once on this page and downloadable once: the session forgets it when downloaded.
+    request.session["accounts_csv"] = out.getvalue()
+    audit(
+        request.user,
+        AuditEvent.Action.ACCOUNT,
+        batch,
+        "bulk create",
+        created=sorted(new),
+        allowed=sorted(created) if batch else [],
+    )
+    return created
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def accounts_csv(request):
+    content = request.session.pop("accounts_csv", None)
+    if content is None:
+        return HttpResponse(
+            "These passwords were already downloaded or never created; they are not kept.",
+            status=410,
+            content_type="text/plain",
+        )
+    response = HttpResponse(content, content_type="text/csv")
+    response["Content-Disposition"] = 'attachment; filename="new-annotators.csv"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def account_active(request, user_id: int):
+    user = User.objects.filter(pk=user_id, groups__name=Role.ANNOTATOR).first()
+    if user is None:
+        raise Http404("No such annotator.")
+    user.is_active = request.POST.get("active") == "1"
+    user.save(update_fields=["is_active"])
+    state = "activated" if user.is_active else "deactivated"
+    audit(request.user, AuditEvent.Action.ACCOUNT, None, f"{user.username} {state}")
+    return redirect("accounts")

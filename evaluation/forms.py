@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.models import Group, User
+from django.db.models import F, Max
+
+from .importing import FORMATS
+from .models import Batch, Criterion, Role
+from .services import MAX_ANNOTATORS_PER_ITEM
+
+
+class BatchUploadForm(forms.Form):
+    file = forms.FileField(
+        help_text="JSONL, CSV or the FRANK seed file; see the README for the formats."
+    )
+    name = forms.CharField(max_length=200)
+    dataset = forms.CharField(max_length=50, help_text="e.g. XSUM or CNNDM")
+    system_a = forms.CharField(
+        max_length=100, label="System A", help_text="The baseline, e.g. MLE."
+    )
+    system_b = forms.CharField(
+        max_length=100, label="System B", help_text="The system under test, e.g. QUALS."
+    )
+    annotators_per_item = forms.IntegerField(
+        min_value=1, max_value=MAX_ANNOTATORS_PER_ITEM, initial=3, label="Annotators per comparison"
+    )
+    format = forms.ChoiceField(
+        choices=[("", "From the file")] + [(f, f.upper()) for f in FORMATS], required=False
+    )
+    frank_dataset = forms.ChoiceField(
+        choices=[("", "-"), ("cnndm", "CNN/DM"), ("bbc", "XSum (bbc)")],
+        required=False,
+        label="FRANK dataset",
+    )
+    guidelines = forms.CharField(widget=forms.Textarea(attrs={"rows": 6}), required=False)
+
+
+class BatchSettingsForm(forms.ModelForm):
+    class Meta:
+        model = Batch
+        fields = [
+            "public_title",
+            "annotators_per_item",
+            "lease_minutes",
+            "guidelines",
+            "check_every",
+            "check_threshold",
+            "annotators",
+            "annotator_groups",
+        ]
+        widgets = {
+            "guidelines": forms.Textarea(attrs={"rows": 8}),
+            "annotators": forms.CheckboxSelectMultiple,
+            "annotator_groups": forms.CheckboxSelectMultiple,
+        }
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["annotators"].queryset = User.objects.filter(
+            groups__name=Role.ANNOTATOR
+        ).order_by("username")
+        self.fields["annotator_groups"].queryset = Group.objects.exclude(
+            name__in=[Role.ADMIN, Role.RESEARCHER]
+        ).order_by("name")
+        self.fields["annotators_per_item"].min_value = 1
+        self.fields["annotators_per_item"].max_value = MAX_ANNOTATORS_PER_ITEM
+
+    def clean_public_title(self):
+        title = self.cleaned_data["public_title"].strip()
+        for system in (self.instance.system_a, self.instance.system_b):
+            if system and system.lower() in title.lower():
+                raise forms.ValidationError(
+                    f"Annotators see this title: it must not name a system ({system})."
+                )
+        return title
+
+    def clean_annotators_per_item(self):
+        k = self.cleaned_data["annotators_per_item"]
+        taken = self.instance.comparisons.filter(is_check=False).aggregate(
+            most=Max(F("annotations_done") + F("annotations_in_progress"))
+        )["most"]
+        if taken and k < taken:
+            raise forms.ValidationError(
+                f"A comparison already has {taken} judgments or leases; K cannot go below that."
+            )
+        return k
+
+    def clean_check_threshold(self):
+        value = self.cleaned_data["check_threshold"]
+        if not 0 <= value <= 1:
+            raise forms.ValidationError("A share between 0 and 1.")
+        return value
+
+
+class AccountsForm(forms.Form):
+    usernames = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="One username per line (letters, digits and @ . + - _).",
+    )
+    batch = forms.ModelChoiceField(
+        Batch.objects.all(), required=False, help_text="Also allow them on this batch."
+    )
+
+    def clean_usernames(self):
+        names = [n.strip() for n in self.cleaned_data["usernames"].splitlines() if n.strip()]
+        if not names:
+            raise forms.ValidationError("Give at least one username.")
+        if len(names) != len(set(names)):
+            raise forms.ValidationError("A username is listed twice.")
+        return names
+
+
+EXPECTED = [("", "-"), ("A", "A better"), ("B", "B better"), ("equal", "Equal")]
+
+
+class CheckForm(forms.Form):
+    """Mark a comparison as an attention check, with the verdicts a careful annotator gives."""
+
+    comparison = forms.IntegerField(label="Comparison id")
+    factual = forms.ChoiceField(choices=EXPECTED, required=False)
+    informative = forms.ChoiceField(choices=EXPECTED, required=False)
+    grammatical = forms.ChoiceField(choices=EXPECTED, required=False)
+
+    def expected(self) -> dict[str, str]:
+        return {c: self.cleaned_data[c] for c in Criterion.values if self.cleaned_data.get(c)}

@@ -1,0 +1,249 @@
+"""The admins' dashboard: upload, settings, status, progress, re-scoring, accounts, checks."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+
+from evaluation import assignments as engine
+from evaluation import checks
+from evaluation.models import AuditEvent, Batch, Comparison
+from scoring.models import ScoringJob
+from scoring.tasks import score_rouge
+from tests.conftest import doc_row, jsonl, make_user
+
+ALL = {"factual": "left", "informative": "equal", "grammatical": "right"}
+
+
+def upload(client, data: bytes, name="study.jsonl", **fields):
+    form = {
+        "name": "uploaded",
+        "dataset": "XSUM",
+        "system_a": "MLE",
+        "system_b": "QUALS",
+        "annotators_per_item": 3,
+        "file": SimpleUploadedFile(name, data),
+        **fields,
+    }
+    return client.post(reverse("batch_new"), form)
+
+
+@pytest.fixture
+def admin_client(client, admin_user):
+    client.force_login(admin_user)
+    return client
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    monkeypatch.setattr(score_rouge, "delay", lambda *a: None)
+
+
+@pytest.mark.django_db
+class TestBatchUpload:
+    def test_it_lists_every_problem_with_its_line_and_writes_nothing(self, admin_client):
+        data = jsonl([doc_row(1)]) + b"\n{broken\n" + jsonl([doc_row(1)])
+        response = upload(admin_client, data)
+        assert response.status_code == 400
+        content = response.content.decode()
+        assert "nothing was written" in content
+        assert "line 2: not valid JSON" in content
+        assert not Batch.objects.exists()
+
+    def test_it_imports_a_good_file_and_logs_it(self, admin_client, admin_user):
+        response = upload(admin_client, jsonl([doc_row(1), doc_row(2)]))
+        batch = Batch.objects.get(name="uploaded")
+        assert response.url == reverse("batch_manage", args=[batch.pk])
+        assert batch.comparisons.count() == 2 and batch.created_by == admin_user
+        event = AuditEvent.objects.get(action="import")
+        assert (event.actor, event.batch, event.details["documents"]) == (admin_user, batch, 2)
+
+    def test_it_refuses_an_oversized_upload_before_reading_it(self, admin_client, settings):
+        settings.IMPORT_MAX_BYTES = 10
+        response = upload(admin_client, b"x" * 200_000)
+        assert response.status_code == 413
+        assert not Batch.objects.exists()
+
+    def test_it_imports_the_real_frank_file(self, admin_client, frank_file):
+        response = upload(
+            admin_client,
+            frank_file.read_bytes(),
+            name=frank_file.name,
+            system_a="pgn",
+            system_b="bart",
+            frank_dataset="cnndm",
+        )
+        assert response.status_code == 302
+        assert Batch.objects.get().comparisons.count() == 250
+
+
+@pytest.mark.django_db
+class TestBatchManage:
+    def settings_form(self, batch, **overrides):
+        data = {
+            "public_title": "",
+            "annotators_per_item": batch.annotators_per_item,
+            "lease_minutes": batch.lease_minutes,
+            "guidelines": "",
+            "check_every": 0,
+            "check_threshold": 0.7,
+        }
+        return {**data, **overrides}
+
+    def test_it_changes_k_on_every_comparison(self, admin_client, batch):
+        response = admin_client.post(
+            reverse("batch_manage", args=[batch.pk]),
+            self.settings_form(batch, annotators_per_item=5),
+        )
+        assert response.status_code == 302
+        assert set(batch.comparisons.values_list("annotations_needed", flat=True)) == {5}
+        assert AuditEvent.objects.filter(action="batch_change").exists()
+
+    def test_it_refuses_k_below_what_is_taken(self, admin_client, batch):
+        Comparison.objects.filter(pk=batch.comparisons.first().pk).update(annotations_done=2)
+        response = admin_client.post(
+            reverse("batch_manage", args=[batch.pk]),
+            self.settings_form(batch, annotators_per_item=1),
+        )
+        assert response.status_code == 400
+        assert b"cannot go below" in response.content
+        assert set(batch.comparisons.values_list("annotations_needed", flat=True)) == {3}
+
+    def test_it_refuses_a_public_title_naming_a_system(self, admin_client, batch):
+        response = admin_client.post(
+            reverse("batch_manage", args=[batch.pk]),
+            self.settings_form(batch, public_title="QUALS test"),
+        )
+        assert response.status_code == 400
+        batch.refresh_from_db()
+        assert batch.public_title == ""
+
+    def test_it_opens_pauses_and_closes(self, admin_client, batch):
+        for action, status in (("open", "open"), ("pause", "paused"), ("close", "closed")):
+            admin_client.post(reverse("batch_status", args=[batch.pk]), {"action": action})
+            batch.refresh_from_db()
+            assert batch.status == status
+        assert AuditEvent.objects.filter(action="batch_change", target="status").count() == 3
+        assert (
+            admin_client.post(reverse("batch_status", args=[batch.pk]), {"action": "x"}).status_code
+            == 400
+        )
+
+    def test_it_reruns_scoring(self, admin_client, batch, settings):
+        settings.QUALS_MODEL = ""
+        admin_client.post(
+            reverse("batch_rescore", args=[batch.pk]), {"metric": "rouge", "force": "1"}
+        )
+        assert ScoringJob.objects.get(batch=batch).total == 8
+        response = admin_client.post(reverse("batch_rescore", args=[batch.pk]), {"metric": "quals"})
+        assert response.status_code == 400 and b"not configured" in response.content
+
+    def test_progress_moves_while_open_and_stops_polling_when_closed(
+        self, admin_client, batch, annotator
+    ):
+        batch.status = "open"
+        batch.save()
+        batch.annotators.add(annotator)
+        url = reverse("batch_progress", args=[batch.pk])
+        before = admin_client.get(url)
+        assert before.status_code == 200 and b"every 2s" in before.content
+        item = engine.lease_next(annotator, batch)
+        engine.submit_judgments(annotator, item.pk, ALL)
+        after = admin_client.get(url).content.decode()
+        assert "<td>alice</td><td>1</td>" in after
+        assert "No judgments yet" in before.content.decode()
+        batch.status = "closed"
+        batch.save()
+        assert admin_client.get(url).status_code == 286
+
+
+@pytest.mark.django_db
+class TestAccounts:
+    def test_it_creates_accounts_shows_passwords_once_and_the_csv_once(self, admin_client, batch):
+        response = admin_client.post(
+            reverse("accounts"), {"usernames": "zoe\nyann\n", "batch": batch.pk}
+        )
+        assert response.status_code == 200
+        content = response.content.decode()
+        assert "shown once" in content
+        csv_response = admin_client.get(reverse("accounts_csv"))
+        lines = csv_response.content.decode().splitlines()
+        assert lines[0] == "username,password" and len(lines) == 3
+        username, password = lines[1].split(",")
+        assert password in content
+        assert User.objects.get(username=username).check_password(password)
+        assert admin_client.get(reverse("accounts_csv")).status_code == 410
+        assert set(batch.annotators.values_list("username", flat=True)) == {"zoe", "yann"}
+        assert "shown once" not in admin_client.get(reverse("accounts")).content.decode()
+
+    def test_it_refuses_a_bad_username_and_creates_nobody(self, admin_client):
+        response = admin_client.post(reverse("accounts"), {"usernames": "ok\nnot ok"})
+        assert response.status_code == 400
+        assert not User.objects.filter(username="ok").exists()
+
+    def test_it_deactivates_an_annotator(self, admin_client, annotator):
+        admin_client.post(reverse("account_active", args=[annotator.pk]), {"active": "0"})
+        annotator.refresh_from_db()
+        assert not annotator.is_active
+        assert AuditEvent.objects.get(action="account").target == "alice deactivated"
+
+
+@pytest.mark.django_db
+class TestAttentionChecks:
+    def test_it_makes_a_check_by_swapping_a_number_from_the_source(self, batch):
+        (check,) = checks.create_attention_checks(batch, 1)
+        original, corrupted = check.summary_a.text, check.summary_b.text
+        assert check.is_check and check.expected["factual"] == "A"
+        assert original != corrupted
+        was, now = check.expected["swap"]
+        assert was in original and now in corrupted and now in check.document.source
+
+    def test_it_serves_checks_at_the_rate_and_measures_accuracy(self, batch):
+        batch.status = "open"
+        batch.check_every = 2
+        batch.save()
+        checks.create_attention_checks(batch, 2)
+        careful, careless = make_user("careful", "annotator"), make_user("careless", "annotator")
+        for user in (careful, careless):
+            served = []
+            while (item := engine.lease_next(user, batch)) is not None:
+                served.append(item.comparison.is_check)
+                if item.comparison.is_check:
+                    good = "left" if item.left_system == "A" else "right"
+                    bad = "right" if good == "left" else "left"
+                    answer = good if user == careful else bad
+                    engine.submit_judgments(user, item.pk, {**ALL, "factual": answer})
+                else:
+                    engine.submit_judgments(user, item.pk, ALL)
+            assert served[:4] == [False, True, False, True]
+            assert served.count(False) == 4
+        accuracy = {a.username: a for a in checks.check_accuracy(batch)}
+        assert (accuracy["careful"].accuracy, accuracy["careful"].flagged) == (1.0, False)
+        assert (accuracy["careless"].accuracy, accuracy["careless"].flagged) == (0.0, True)
+        assert checks.flagged_annotator_ids(batch) == [careless.pk]
+
+    def test_an_admin_marks_a_comparison_as_a_check(self, admin_client, batch):
+        comparison = batch.comparisons.first()
+        admin_client.post(
+            reverse("batch_checks", args=[batch.pk]),
+            {
+                "comparison": comparison.pk,
+                "factual": "B",
+                "informative": "",
+                "grammatical": "equal",
+            },
+        )
+        comparison.refresh_from_db()
+        assert comparison.is_check
+        assert comparison.expected == {"factual": "B", "grammatical": "equal"}
+
+    def test_a_check_without_an_expected_verdict_is_refused(self, admin_client, batch):
+        comparison = batch.comparisons.first()
+        response = admin_client.post(
+            reverse("batch_checks", args=[batch.pk]), {"comparison": comparison.pk}
+        )
+        assert response.status_code == 400
+        comparison.refresh_from_db()
+        assert not comparison.is_check
