@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from evaluation import dashboard
+from evaluation import dashboard, results
 from evaluation import views as evaluation_views
 from scoring import views as scoring_views
 
@@ -22,6 +22,14 @@ urlpatterns = [
     path("judge/<int:assignment_id>/skip/", evaluation_views.skip, name="skip"),
     path("batches/<int:batch_id>/", evaluation_views.batch_detail, name="batch_detail"),
     path("batches/<int:batch_id>/scoring/", evaluation_views.batch_scoring, name="batch_scoring"),
+    path("results/", results.overview, name="results_overview"),
+    path("batches/<int:batch_id>/results/", results.batch_results, name="batch_results"),
+    path("batches/<int:batch_id>/results/chart.svg", results.batch_chart, name="batch_chart"),
+    path(
+        "batches/<int:batch_id>/export/<str:what>.<str:fmt>",
+        results.batch_export,
+        name="batch_export",
+    ),
     path("summaries/<int:summary_id>/quals/", scoring_views.summary_quals, name="summary_quals"),
     path("manage/", dashboard.dashboard, name="dashboard"),
     path("manage/batches/new/", dashboard.batch_new, name="batch_new"),

@@ -66,12 +66,16 @@ def _own_assignment(user, assignment_id: int) -> Assignment:
     return assignment
 
 
+# Attention checks never count in progress or results.
+REAL = Q(comparisons__is_check=False)
+
+
 def batches_overview() -> list[Batch]:
     return list(
         Batch.objects.annotate(
-            n_comparisons=Count("comparisons"),
-            n_done=Sum("comparisons__annotations_done"),
-            n_needed=Sum("comparisons__annotations_needed"),
+            n_comparisons=Count("comparisons", filter=REAL),
+            n_done=Sum("comparisons__annotations_done", filter=REAL),
+            n_needed=Sum("comparisons__annotations_needed", filter=REAL),
         ).order_by("-created_at")
     )
 
@@ -249,7 +253,7 @@ def scoring_context(batch: Batch) -> dict:
 @role_required(Role.RESEARCHER, Role.ADMIN)
 def batch_detail(request, batch_id: int):
     batch = _any_batch(batch_id)
-    counts = batch.comparisons.aggregate(
+    counts = batch.comparisons.filter(is_check=False).aggregate(
         n=Count("id"),
         done=Sum("annotations_done"),
         in_progress=Sum("annotations_in_progress"),

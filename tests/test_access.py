@@ -24,6 +24,12 @@ ACCESS = {
     "batch_detail": ("get", "batch", {}, {"annotator": 403, "researcher": 200, "admin": 200}),
     "batch_scoring": ("get", "batch", {}, {"annotator": 403, "researcher": 286, "admin": 286}),
     "summary_quals": ("get", "summary", {}, {"annotator": 403, "researcher": 200, "admin": 200}),
+    "results_overview": ("get", None, {}, {"annotator": 403, "researcher": 200, "admin": 200}),
+    "batch_results": ("get", "batch", {}, {"annotator": 403, "researcher": 200, "admin": 200}),
+    "batch_chart": ("get", "batch", {}, {"annotator": 403, "researcher": 200, "admin": 200}),
+    "batch_export": (
+        "get", "export", {}, {"annotator": 403, "researcher": 200, "admin": 200}
+    ),
     "dashboard": ("get", None, {}, {"annotator": 403, "researcher": 403, "admin": 200}),
     "batch_new": ("get", None, {}, {"annotator": 403, "researcher": 403, "admin": 200}),
     "batch_manage": ("get", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 200}),
@@ -46,6 +52,14 @@ ACCESS = {
 }  # fmt: skip
 UNCHECKED = {"login", "logout"}  # public by design
 FORMS = {"batch_new", "batch_manage", "accounts"}  # GET shows the form, POST submits it
+
+
+def args_for(key: str | None, objects: dict) -> list:
+    if key is None:
+        return []
+    if key == "export":
+        return [objects["batch"], "judgments", "csv"]
+    return [objects[key]]
 
 
 def site_url_names() -> set[str]:
@@ -87,7 +101,7 @@ def world(db, batch, monkeypatch):
 def test_each_role_gets_what_it_should(client, world, name, role):
     users, objects = world
     method, key, data, expected = ACCESS[name]
-    url = reverse(name, args=[objects[key]] if key else [])
+    url = reverse(name, args=args_for(key, objects))
     if role != "anonymous":
         client.force_login(users[role])
     response = getattr(client, method)(url, data)
@@ -107,7 +121,7 @@ def test_get_only_views_refuse_post(client, world, name):
     _, key, _, expected = ACCESS[name]
     role = next(r for r, code in expected.items() if code != 403)
     client.force_login(users[role])
-    url = reverse(name, args=[objects[key]] if key else [])
+    url = reverse(name, args=args_for(key, objects))
     assert client.post(url).status_code == 405
 
 
@@ -118,5 +132,5 @@ def test_post_only_views_refuse_get(client, world, name):
     _, key, _, expected = ACCESS[name]
     role = next(r for r, code in expected.items() if code != 403)
     client.force_login(users[role])
-    url = reverse(name, args=[objects[key]] if key else [])
+    url = reverse(name, args=args_for(key, objects))
     assert client.get(url).status_code == 405

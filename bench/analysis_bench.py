@@ -1,0 +1,271 @@
+"""Benchmark the results page's statistics and the judgments export on a large batch.
+
+Creates (once) a batch of about N judgments in PostgreSQL with COPY (K = 3 annotators per
+comparison, 3 criteria, so N / 9 comparisons), then times the results page's data (results
+table, sign tests, bootstrap, alpha, pairwise agreement, annotator report) and the judgments
+CSV export (rows/s, with Python's peak memory while streaming). Goals: results page < 2 s,
+export > 100,000 rows/s with flat memory.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/factpair_bench \\
+        .venv/bin/python bench/analysis_bench.py --judgments 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_site.settings")
+K = 3
+CRITERIA = ("factual", "informative", "grammatical")
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--judgments", type=int, default=1_000_000)
+    parser.add_argument("--annotators", type=int, default=300)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--skip-memory", action="store_true", help="no tracemalloc pass")
+    return parser.parse_args()
+
+
+def ensure_database() -> None:
+    """Create the PostgreSQL database if missing, then migrate it (both idempotent)."""
+    import dj_database_url
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        sys.exit("set DATABASE_URL=postgres://...: this benchmark is about PostgreSQL")
+    db = dj_database_url.parse(url)
+    env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
+    psql = ["psql", "-h", db["HOST"] or "127.0.0.1", "-p", str(db["PORT"] or 5432)]
+    psql += ["-U", db["USER"] or "postgres", "-d", "postgres", "-tAc"]
+    exists = subprocess.run(
+        [*psql, f"SELECT 1 FROM pg_database WHERE datname = '{db['NAME']}'"],
+        env=env, capture_output=True, text=True, check=True,
+    ).stdout.strip()  # fmt: skip
+    if exists != "1":
+        subprocess.run([*psql, f'CREATE DATABASE "{db["NAME"]}"'], env=env, check=True)
+        print(f"created database {db['NAME']}")
+    manage = [sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"]
+    subprocess.run(manage, env=env, check=True)
+
+
+def copy_rows(cursor, table: str, columns: list[str], lines: list[str]) -> None:
+    buffer = io.StringIO("".join(lines))
+    cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN", buffer)
+
+
+def next_ids(cursor, table: str, count: int) -> int:
+    """Reserve `count` ids from the table's sequence; returns the first."""
+    cursor.execute(f"SELECT pg_get_serial_sequence('{table}', 'id')")
+    (sequence,) = cursor.fetchone()
+    cursor.execute(f"SELECT nextval('{sequence}')")
+    (first,) = cursor.fetchone()
+    cursor.execute("SELECT setval(%s, %s)", [sequence, first + count])
+    return first
+
+
+def create_batch(name: str, comparisons: int, n_annotators: int):
+    """Documents, summaries, comparisons, assignments and judgments, all with COPY."""
+    from django.contrib.auth.models import User
+    from django.db import connection, transaction
+
+    from evaluation.models import Batch
+
+    rng = np.random.default_rng(20210517)
+    with transaction.atomic():
+        batch = Batch.objects.create(
+            name=name, dataset="BENCH", system_a="MLE", system_b="QUALS", status="closed"
+        )
+        prefix = f"bench-ann-{name}-"
+        User.objects.bulk_create(User(username=f"{prefix}{i}") for i in range(n_annotators))
+        users = list(User.objects.filter(username__startswith=prefix).values_list("pk", flat=True))
+        cur = connection.cursor().cursor  # the psycopg2 cursor, for copy_expert
+        _copy_comparisons(cur, batch.pk, comparisons)
+        _copy_judgments(cur, batch.pk, comparisons, users, rng)
+        cur.execute("ANALYZE")
+    return batch
+
+
+def _copy_comparisons(cur, batch_id: int, n: int) -> None:
+    doc0 = next_ids(cur, "evaluation_document", n)
+    sum0 = next_ids(cur, "evaluation_summary", 2 * n)
+    cmp0 = next_ids(cur, "evaluation_comparison", n)
+    copy_rows(
+        cur, "evaluation_document",
+        ["id", "batch_id", "external_id", "source", "reference", "meta"],
+        [f"{doc0 + i}\t{batch_id}\tdoc-{i}\tSource {i}.\t\t{{}}\n" for i in range(n)],
+    )  # fmt: skip
+    copy_rows(
+        cur, "evaluation_summary", ["id", "document_id", "system", "text"],
+        [f"{sum0 + 2 * i + s}\t{doc0 + i}\t{system}\tSummary {i}.\n"
+         for i in range(n) for s, system in enumerate(("MLE", "QUALS"))],
+    )  # fmt: skip
+    columns = ["id", "batch_id", "document_id", "summary_a_id", "summary_b_id"]
+    columns += ["annotations_needed", "annotations_done", "annotations_in_progress"]
+    columns += ["is_check", "expected"]
+    copy_rows(
+        cur, "evaluation_comparison", columns,
+        [f"{cmp0 + i}\t{batch_id}\t{doc0 + i}\t{sum0 + 2 * i}\t{sum0 + 2 * i + 1}\t{K}\t{K}\t0"
+         "\tf\t{}\n" for i in range(n)],
+    )  # fmt: skip
+
+
+def _copy_judgments(cur, batch_id: int, n: int, users: list[int], rng) -> None:
+    cur.execute("SELECT min(id) FROM evaluation_comparison WHERE batch_id = %s", [batch_id])
+    (cmp0,) = cur.fetchone()
+    asg0 = next_ids(cur, "evaluation_assignment", K * n)
+    jdg0 = next_ids(cur, "evaluation_judgment", K * n * len(CRITERIA))
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    # Three distinct annotators per comparison: i, i + 1, i + 2 (mod the number of annotators).
+    who = (np.arange(n)[:, None] + np.arange(K)[None, :]) % len(users)
+    left = rng.integers(0, 2, size=(n, K))
+    wall = rng.gamma(4, 20, size=(n, K))
+    active = np.where(rng.random((n, K)) < 0.1, np.nan, wall * 0.8)
+    verdict = rng.choice([-1, 0, 1], p=[0.25, 0.3, 0.45], size=(n, K, len(CRITERIA)))
+    assignments, judgments = [], []
+    names = {-1: "A", 0: "equal", 1: "B"}
+    for i in range(n):
+        served = start + timedelta(seconds=i)
+        for j in range(K):
+            aid = asg0 + i * K + j
+            side = "AB"[left[i, j]]
+            submitted = served + timedelta(seconds=float(wall[i, j]))
+            act = "\\N" if np.isnan(active[i, j]) else f"{active[i, j]:.2f}"
+            assignments.append(
+                f"{aid}\t{cmp0 + i}\t{users[who[i, j]]}\t{side}\tsubmitted\t{served.isoformat()}"
+                f"\t{submitted.isoformat()}\t{submitted.isoformat()}\t{act}\t\t\n"
+            )
+            for k, criterion in enumerate(CRITERIA):
+                v = names[int(verdict[i, j, k])]
+                shown = "equal" if v == "equal" else ("left" if v == side else "right")
+                jid = jdg0 + (i * K + j) * len(CRITERIA) + k
+                judgments.append(f"{jid}\t{aid}\t{criterion}\t{v}\t{shown}\n")
+    columns = ["id", "comparison_id", "annotator_id", "left_system", "status", "served_at"]
+    columns += ["lease_expires_at", "submitted_at", "active_seconds", "skip_reason"]
+    columns += ["problem_report"]
+    copy_rows(cur, "evaluation_assignment", columns, assignments)
+    copy_rows(
+        cur, "evaluation_judgment", ["id", "assignment_id", "criterion", "verdict", "shown"],
+        judgments,
+    )  # fmt: skip
+
+
+def get_batch(n_judgments: int, n_annotators: int):
+    from evaluation.models import Batch, Judgment
+
+    comparisons = max(1, round(n_judgments / (K * len(CRITERIA))))
+    name = f"bench-{comparisons * K * len(CRITERIA)}"
+    batch = Batch.objects.filter(name=name).first()
+    if batch is None:
+        t0 = time.perf_counter()
+        batch = create_batch(name, comparisons, n_annotators)
+        print(f"created batch {name!r} in {time.perf_counter() - t0:.1f} s")
+    stored = Judgment.objects.filter(assignment__comparison__batch=batch).count()
+    print(f"batch {name!r}: {comparisons:,} comparisons, {stored:,} judgments")
+    return batch
+
+
+def results_page(batch) -> dict[str, float]:
+    """Everything the results page computes, timed by step."""
+    from evaluation import analysis
+
+    steps, t = {}, time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal t
+        now = time.perf_counter()
+        steps[name] = now - t
+        t = now
+
+    data, timing = analysis.load_batch_data([batch.pk])
+    lap("load_batch_data")
+    table = analysis.results_table(data)
+    for r in table.values():
+        analysis.sign_test(r.b_better, r.a_better, ties=r.equal)
+        analysis.sample_size_hint(r.b_better, r.a_better, ties=r.equal)
+    lap("results_table + sign tests")
+    for criterion in analysis.CRITERIA:
+        analysis.bootstrap_shares(data, criterion)
+    lap("bootstrap x3")
+    for criterion in analysis.CRITERIA:
+        analysis.krippendorff_alpha(data, criterion)
+        analysis.pairwise_agreement(data, criterion)
+    lap("alpha + pairwise x3")
+    report = analysis.annotator_report(data, timing)
+    analysis.load_annotator_names(s.annotator_id for s in report)
+    lap("annotator report")
+    steps["total"] = sum(steps.values())
+    return steps
+
+
+def time_export(batch) -> tuple[int, float]:
+    from evaluation.exports import export_judgments
+
+    t0 = time.perf_counter()
+    rows = sum(1 for _ in export_judgments(batch, "csv")) - 1  # minus the header
+    return rows, time.perf_counter() - t0
+
+
+def export_memory(batch, rows: int) -> list[tuple[int, float]]:
+    """Python memory traced at a few points of the export, and the peak: flat means constant."""
+    from evaluation.exports import export_judgments
+
+    marks = {int(rows * f) for f in (0.1, 0.25, 0.5, 0.75, 1.0)}
+    tracemalloc.start()
+    samples = []
+    for i, _ in enumerate(export_judgments(batch, "csv")):
+        if i in marks:
+            samples.append((i, tracemalloc.get_traced_memory()[0] / 2**20))
+    samples.append((-1, tracemalloc.get_traced_memory()[1] / 2**20))
+    tracemalloc.stop()
+    return samples
+
+
+def main() -> None:
+    args = parse_args()
+    ensure_database()
+    import django
+
+    django.setup()
+    batch = get_batch(args.judgments, args.annotators)
+    runs = [results_page(batch) for _ in range(args.repeats)]
+    print("\nresults page (s), per run:")
+    for step in runs[0]:
+        values = [run[step] for run in runs]
+        print(f"  {step:28s} " + "  ".join(f"{v:6.3f}" for v in values))
+    best = min(run["total"] for run in runs)
+    median = statistics.median(run["total"] for run in runs)
+    print(f"  -> best {best:.3f} s, median {median:.3f} s (goal < 2 s: {best / 2:.2f} of it)")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  process peak RSS so far: {rss:.0f} MiB")
+
+    rows, seconds = time_export(batch)
+    rate = rows / seconds
+    print(f"\njudgments CSV export: {rows:,} rows in {seconds:.2f} s = {rate:,.0f} rows/s")
+    print(f"  goal > 100,000 rows/s: {rate / 100_000:.2f}x")
+    if not args.skip_memory:
+        samples = export_memory(batch, rows)
+        peak = samples.pop()[1]
+        points = ", ".join(f"{i:,}: {mib:.1f}" for i, mib in samples)
+        print(f"  traced Python memory while streaming (row: MiB): {points}; peak {peak:.1f} MiB")
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"  process peak RSS: {rss:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

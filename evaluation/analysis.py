@@ -1,0 +1,835 @@
+"""The study's statistics: the better / equal / worse table, its uncertainty and its reliability.
+
+Two layers:
+
+- Loaders (`load_judgments`, `load_timing`, `load_annotator_names`, `metric_agreement`) read
+  the database with `values_list(...).iterator()` or aggregate queries, never per-row model
+  objects, so that a batch of a million judgments loads in well under a second on PostgreSQL.
+  Only judgments of SUBMITTED assignments count, and never those of attention checks
+  (`Comparison.is_check`).
+- Statistics are pure functions over plain data (`Judgments`, `Timing`, or a list of
+  `JudgmentRow`), easy to test by hand. They return dataclasses a template can render; floats
+  are never rounded here (templates round), and a statistic that is undefined is `None` with a
+  `reason` in words rather than a misleading number.
+
+Verdicts are always in SYSTEM terms: "A" (system A better), "equal", "B" (system B better),
+coded -1 / 0 / +1 in the arrays, so that "+1" always means "B better than A". The study reports
+shares of judgments where B is better than, equal to and worse than A.
+
+Typical use by the results page::
+
+    data = load_judgments([batch.pk])
+    table = results_table(data)                       # {criterion: CriterionResult}
+    tests = {c: sign_test(r.b_better, r.a_better, ties=r.equal) for c, r in table.items()}
+    cis = {c: bootstrap_shares(data, c) for c in CRITERIA}
+    alphas = {c: krippendorff_alpha(data, c) for c in CRITERIA}
+    people = annotator_report(data, load_timing([batch.pk]), load_annotator_names(...))
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import NamedTuple
+
+import krippendorff
+import numpy as np
+from django.db import connection, transaction
+from django.db.models import (
+    Case,
+    Count,
+    DurationField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    Max,
+    Q,
+    Value,
+    When,
+)
+from django.db.models.functions import Extract
+from scipy import stats
+
+from .models import Assignment, Comparison, Criterion, Judgment
+
+CRITERIA: tuple[str, ...] = tuple(Criterion.values)  # factual, informative, grammatical
+VERDICT_CODES = {"A": -1, "equal": 0, "B": 1}
+VERDICT_NAMES = {code: name for name, code in VERDICT_CODES.items()}
+BOOTSTRAP_SEED = 20210517
+CHUNK = 20_000
+
+
+# ---------------------------------------------------------------------------------------------
+# Plain data
+
+
+class JudgmentRow(NamedTuple):
+    """One judgment as plain data: which comparison, who, which criterion, what (system terms)."""
+
+    comparison_id: int
+    annotator_id: int
+    criterion: str
+    verdict: str
+
+
+@dataclass(eq=False)
+class Judgments:
+    """Judgments in columns (numpy arrays of equal length), one element per judgment.
+
+    `criterion` indexes CRITERIA; `verdict` is -1 (A better), 0 (equal) or +1 (B better).
+    """
+
+    comparison: np.ndarray
+    annotator: np.ndarray
+    criterion: np.ndarray
+    verdict: np.ndarray
+    # Per-criterion counts are needed by most statistics; computing them once saves time.
+    _counts: dict = field(default_factory=dict, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.verdict)
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence]) -> Judgments:
+        """From (comparison_id, annotator_id, criterion, verdict) tuples, e.g. JudgmentRow."""
+        rows = list(rows)
+        return cls(
+            comparison=np.array([r[0] for r in rows], dtype=np.int64),
+            annotator=np.array([r[1] for r in rows], dtype=np.int64),
+            criterion=np.array([CRITERIA.index(r[2]) for r in rows], dtype=np.int8),
+            verdict=np.array([VERDICT_CODES[r[3]] for r in rows], dtype=np.int8),
+        )
+
+    def rows(self) -> list[JudgmentRow]:
+        """Back to plain tuples (for small data: tests, debugging)."""
+        return [
+            JudgmentRow(int(c), int(a), CRITERIA[k], VERDICT_NAMES[int(v)])
+            for c, a, k, v in zip(
+                self.comparison, self.annotator, self.criterion, self.verdict, strict=True
+            )
+        ]
+
+
+def as_judgments(rows: Judgments | Iterable[Sequence]) -> Judgments:
+    return rows if isinstance(rows, Judgments) else Judgments.from_rows(rows)
+
+
+@dataclass(eq=False)
+class Timing:
+    """One element per submitted assignment: who, and how long (NaN when unknown)."""
+
+    annotator: np.ndarray
+    active_seconds: np.ndarray
+    wall_seconds: np.ndarray
+
+    @classmethod
+    def from_rows(cls, rows: Iterable[Sequence]) -> Timing:
+        """From (annotator_id, active_seconds or None, wall_seconds or None) tuples."""
+        rows = list(rows)
+        return cls(
+            annotator=np.array([r[0] for r in rows], dtype=np.int64),
+            active_seconds=_floats(r[1] for r in rows),
+            wall_seconds=_floats(r[2] for r in rows),
+        )
+
+
+def _floats(values: Iterable[float | None]) -> np.ndarray:
+    return np.array([math.nan if v is None else v for v in values], dtype=np.float64)
+
+
+# ---------------------------------------------------------------------------------------------
+# Loaders
+
+
+def _submitted(
+    batch_ids: Iterable[int], exclude_annotator_ids: Iterable[int] = (), prefix: str = ""
+) -> Q:
+    """Submitted assignments of these batches, minus excluded annotators and attention checks
+    (which never count in the results); `prefix` reaches the assignment from another model
+    ("assignment__" from Judgment)."""
+    query = Q(
+        **{
+            f"{prefix}comparison__batch_id__in": list(batch_ids),
+            f"{prefix}comparison__is_check": False,
+            f"{prefix}status": Assignment.Status.SUBMITTED,
+        }
+    )
+    excluded = list(exclude_annotator_ids)
+    if excluded:
+        query &= ~Q(**{f"{prefix}annotator_id__in": excluded})
+    return query
+
+
+def load_judgments(
+    batch_ids: Iterable[int], exclude_annotator_ids: Iterable[int] = ()
+) -> Judgments:
+    """Every judgment of the submitted assignments of these batches, as columns."""
+    return load_batch_data(batch_ids, exclude_annotator_ids, timing=False)[0]
+
+
+def load_timing(batch_ids: Iterable[int], exclude_annotator_ids: Iterable[int] = ()) -> Timing:
+    """Per submitted assignment: annotator, active seconds, wall seconds (served to submitted)."""
+    return load_batch_data(batch_ids, exclude_annotator_ids)[1]
+
+
+def load_batch_data(
+    batch_ids: Iterable[int], exclude_annotator_ids: Iterable[int] = (), *, timing: bool = True
+) -> tuple[Judgments, Timing]:
+    """Judgments and timing in one query: what the results page needs.
+
+    One row per submitted assignment (GROUP BY assignment) with its three verdicts coded in
+    SQL, streamed in chunks straight into numpy: a third of the rows of a judgment-per-row
+    query and no Python work per judgment, so 1M judgments load in about a second.
+    """
+    query = _assignment_rows(list(batch_ids), list(exclude_annotator_ids), timing)
+    width = 4 + len(CRITERIA)
+    chunks = [np.empty((0, width))]
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            # Room to group a million judgments in memory instead of sorting them on disk;
+            # SET LOCAL ends with this transaction.
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL work_mem = '64MB'")
+        rows = query.iterator(chunk_size=CHUNK)
+        if timing and not connection.features.has_native_duration_field:
+            rows = ((*row[:-1], row[-1].total_seconds()) for row in rows)
+        while chunk := list(islice(rows, CHUNK)):
+            # float64: None becomes NaN, and ids below 2**53 stay exact.
+            chunk = np.array(chunk, dtype=np.float64)
+            chunks.append(chunk if timing else np.pad(chunk, ((0, 0), (0, 2))))
+    table = np.concatenate(chunks)
+    return _judgments_from(table), Timing(
+        annotator=table[:, 1].astype(np.int64),
+        active_seconds=table[:, 2 + len(CRITERIA)].copy(),
+        wall_seconds=table[:, 3 + len(CRITERIA)].copy(),
+    )
+
+
+def _assignment_rows(batch_ids: list[int], exclude: list[int], timing: bool):
+    codes = {f"v_{c}": _verdict_code(c) for c in CRITERIA}
+    fields = ["comparison_id", "annotator_id", *codes]
+    query = Assignment.objects.filter(_submitted(batch_ids, exclude)).order_by().annotate(**codes)
+    if timing and connection.features.has_native_duration_field:
+        # Aggregates of one value each, so that GROUP BY stays on the assignment's id alone.
+        duration = F("submitted_at") - F("served_at")
+        wall = Max(Extract(ExpressionWrapper(duration, output_field=DurationField()), "epoch"))
+        query = query.annotate(active=Max("active_seconds"), wall=wall)
+        fields += ["active", "wall"]
+    elif timing:
+        query = query.annotate(
+            wall=ExpressionWrapper(F("submitted_at") - F("served_at"), output_field=DurationField())
+        )
+        fields += ["active_seconds", "wall"]
+    return query.values_list(*fields)
+
+
+def _verdict_code(criterion: str) -> Max:
+    """The assignment's verdict on this criterion as 0 / 1 / 2 (A / equal / B), NULL if none."""
+    whens = [
+        When(judgments__criterion=criterion, judgments__verdict=name, then=Value(code + 1))
+        for name, code in VERDICT_CODES.items()
+    ]
+    return Max(Case(*whens, output_field=IntegerField()))
+
+
+def _judgments_from(table: np.ndarray) -> Judgments:
+    n, k = len(table), len(CRITERIA)
+    codes = table[:, 2 : 2 + k].reshape(-1)
+    known = ~np.isnan(codes)
+    return Judgments(
+        comparison=np.repeat(table[:, 0].astype(np.int64), k)[known],
+        annotator=np.repeat(table[:, 1].astype(np.int64), k)[known],
+        criterion=np.tile(np.arange(k, dtype=np.int8), n)[known],
+        verdict=(codes[known] - 1).astype(np.int8),
+    )
+
+
+def load_annotator_names(annotator_ids: Iterable[int]) -> dict[int, str]:
+    """User id -> username, for the researcher's annotator table."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(pk__in=list(annotator_ids))
+    return dict(users.values_list("pk", "username"))
+
+
+# ---------------------------------------------------------------------------------------------
+# The results table
+
+
+@dataclass
+class MajorityCounts:
+    """Per-comparison majority verdicts of one criterion.
+
+    The majority is the verdict with the strictly largest number of judgments on the comparison
+    (a plurality: with 3 annotators, A/A/equal is A). When two verdicts share the largest count
+    (A/B/equal, or A/B) the comparison has no majority and is counted in `no_majority`. Shares
+    are over all `comparisons` (no-majority ones included), so the four shares sum to 1.
+    """
+
+    comparisons: int
+    b_better: int
+    equal: int
+    a_better: int
+    no_majority: int
+    b_better_share: float | None
+    equal_share: float | None
+    a_better_share: float | None
+    no_majority_share: float | None
+
+
+@dataclass
+class CriterionResult:
+    """Judgment-level counts and shares for one criterion: is B better than, equal to or worse
+    than A? Shares are over `judgments` and are None when there are none."""
+
+    criterion: str
+    label: str
+    judgments: int
+    comparisons: int
+    b_better: int
+    equal: int
+    a_better: int
+    b_better_share: float | None
+    equal_share: float | None
+    a_better_share: float | None
+    majority: MajorityCounts
+
+    @property
+    def b_worse(self) -> int:
+        """The study's wording for "A better"."""
+        return self.a_better
+
+    @property
+    def b_worse_share(self) -> float | None:
+        return self.a_better_share
+
+
+def _share(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def comparison_counts(rows: Judgments | Iterable[Sequence], criterion: str):
+    """(comparison ids, counts) for one criterion: counts[i] = [#A, #equal, #B] of comparison i."""
+    data = as_judgments(rows)
+    if criterion not in data._counts:
+        mask = data.criterion == CRITERIA.index(criterion)
+        ids, inverse = np.unique(data.comparison[mask], return_inverse=True)
+        cells = inverse * 3 + data.verdict[mask].astype(np.int64) + 1
+        counts = np.bincount(cells, minlength=3 * len(ids)).reshape(-1, 3)
+        data._counts[criterion] = (ids, counts)
+    return data._counts[criterion]
+
+
+def majority_codes(counts: np.ndarray) -> np.ndarray:
+    """Per row of [#A, #equal, #B]: -1, 0 or +1 for a strict plurality, else -2 (no majority)."""
+    top = counts.max(axis=1, keepdims=True)
+    unique = ((counts == top).sum(axis=1) == 1) & (top[:, 0] > 0)
+    return np.where(unique, counts.argmax(axis=1) - 1, -2)
+
+
+def _majority_counts(counts: np.ndarray) -> MajorityCounts:
+    codes = majority_codes(counts)
+    n = len(codes)
+    tally = {code: int((codes == code).sum()) for code in (-1, 0, 1, -2)}
+    return MajorityCounts(
+        comparisons=n,
+        b_better=tally[1],
+        equal=tally[0],
+        a_better=tally[-1],
+        no_majority=tally[-2],
+        b_better_share=_share(tally[1], n),
+        equal_share=_share(tally[0], n),
+        a_better_share=_share(tally[-1], n),
+        no_majority_share=_share(tally[-2], n),
+    )
+
+
+def criterion_result(rows: Judgments | Iterable[Sequence], criterion: str) -> CriterionResult:
+    _, counts = comparison_counts(rows, criterion)
+    a, e, b = (int(x) for x in counts.sum(axis=0))
+    n = a + e + b
+    return CriterionResult(
+        criterion=criterion,
+        label=Criterion(criterion).label,
+        judgments=n,
+        comparisons=len(counts),
+        b_better=b,
+        equal=e,
+        a_better=a,
+        b_better_share=_share(b, n),
+        equal_share=_share(e, n),
+        a_better_share=_share(a, n),
+        majority=_majority_counts(counts),
+    )
+
+
+def results_table(rows: Judgments | Iterable[Sequence]) -> dict[str, CriterionResult]:
+    """The study's table: per criterion (in CRITERIA order), B better / equal / B worse.
+
+    Every criterion is present, with zero counts and None shares when it has no judgments.
+    """
+    data = as_judgments(rows)
+    return {criterion: criterion_result(data, criterion) for criterion in CRITERIA}
+
+
+# ---------------------------------------------------------------------------------------------
+# Significance, uncertainty, sample size
+
+
+@dataclass
+class SignTest:
+    """Two-sided exact binomial sign test of "B better" against "A better"; ties excluded."""
+
+    b_better: int
+    a_better: int
+    ties: int
+    n: int
+    p_value: float | None
+    reason: str = ""
+
+
+def sign_test(b_better: int, a_better: int, *, ties: int = 0) -> SignTest:
+    """`scipy.stats.binomtest(b_better, b_better + a_better, 0.5)`, two-sided.
+
+    Ties ("equal") carry no sign and are excluded; pass `ties` to have them reported alongside.
+    `p_value` is None (with a reason) when there is no non-tied judgment.
+    """
+    n = b_better + a_better
+    if n == 0:
+        return SignTest(b_better, a_better, ties, 0, None, "no judgment prefers either system")
+    result = stats.binomtest(b_better, n, 0.5, alternative="two-sided")
+    return SignTest(b_better, a_better, ties, n, float(result.pvalue))
+
+
+@dataclass
+class Interval:
+    low: float
+    high: float
+
+
+@dataclass
+class BootstrapShares:
+    """95% percentile intervals of the judgment-level shares, resampling comparisons."""
+
+    criterion: str
+    seed: int
+    n_resamples: int
+    comparisons: int
+    b_better: Interval | None
+    equal: Interval | None
+    a_better: Interval | None
+    reason: str = ""
+
+
+def bootstrap_shares(
+    rows: Judgments | Iterable[Sequence],
+    criterion: str,
+    seed: int = BOOTSTRAP_SEED,
+    n_resamples: int = 2000,
+) -> BootstrapShares:
+    """Cluster bootstrap: comparisons are resampled with replacement, each bringing all of its
+    judgments, because judgments of one comparison are not independent.
+
+    Resampling n comparisons only matters through how many times each distinct count vector
+    [#A, #equal, #B] is drawn, and those numbers are multinomial with probabilities equal to
+    each vector's frequency. Drawing them directly is exactly the same bootstrap (not an
+    approximation) and costs O(distinct vectors) per resample instead of O(comparisons), so
+    100k comparisons take milliseconds. The seed is fixed and reported for reproducibility.
+    """
+    _, counts = comparison_counts(rows, criterion)
+    n = len(counts)
+    if n == 0:
+        return BootstrapShares(
+            criterion, seed, n_resamples, 0, None, None, None, "no judgments for this criterion"
+        )
+    # One integer per count vector: np.unique on 1-D keys is much faster than on rows.
+    base = int(counts.max()) + 1
+    keys, freq = np.unique(
+        (counts[:, 0] * base + counts[:, 1]) * base + counts[:, 2], return_counts=True
+    )
+    patterns = np.stack([keys // base**2, keys // base % base, keys % base], axis=1)
+    rng = np.random.default_rng(seed)
+    # Bound memory when comparisons are so varied that nearly every vector is distinct.
+    step = max(1, 5_000_000 // len(patterns))
+    totals = np.concatenate(
+        [
+            rng.multinomial(n, freq / n, size=min(step, n_resamples - start)) @ patterns
+            for start in range(0, n_resamples, step)
+        ]
+    )
+    shares = totals / totals.sum(axis=1, keepdims=True)
+    low, high = np.percentile(shares, [2.5, 97.5], axis=0)
+    a, e, b = (Interval(float(lo), float(hi)) for lo, hi in zip(low, high, strict=True))
+    return BootstrapShares(criterion, seed, n_resamples, n, b_better=b, equal=e, a_better=a)
+
+
+@dataclass
+class SampleSizeHint:
+    """Judgments (and comparisons) a two-sided sign test needs to detect the observed effect."""
+
+    observed_b_share: float | None
+    alpha: float
+    power: float
+    non_tied_judgments: int | None
+    tie_rate: float | None
+    judgments: int | None
+    comparisons: int | None
+    reason: str = ""
+
+
+def sample_size_hint(
+    b_better: int,
+    a_better: int,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    *,
+    ties: int = 0,
+    judgments_per_comparison: float | None = None,
+) -> SampleSizeHint:
+    """How many judgments would detect the observed effect with a two-sided sign test.
+
+    p = b_better / (b_better + a_better) is the observed share of "B better" among non-tied
+    judgments. With the normal approximation to the binomial, the number of non-tied judgments
+    is n = ((z(1 - alpha/2) * 0.5 + z(power) * sqrt(p (1 - p))) / (p - 0.5))^2, rounded up.
+    Ties carry no information for the sign test, so the judgments needed are n / (1 - tie
+    rate), with tie rate = ties / all judgments; comparisons needed are those judgments divided
+    by `judgments_per_comparison` (e.g. judgments / comparisons observed), when given. A rough
+    guide for planning, not an exact power analysis (the approximation is poor for tiny n).
+    """
+    non_tied = b_better + a_better
+    total = non_tied + ties
+    tie_rate = _share(ties, total)
+    if non_tied == 0:
+        reason = "no judgment prefers either system: there is no observed effect"
+        return SampleSizeHint(None, alpha, power, None, tie_rate, None, None, reason)
+    p = b_better / non_tied
+    if p == 0.5:
+        reason = "B and A are preferred equally often: the observed effect is zero"
+        return SampleSizeHint(p, alpha, power, None, tie_rate, None, None, reason)
+    z_alpha = stats.norm.ppf(1 - alpha / 2)
+    z_power = stats.norm.ppf(power)
+    n = ((z_alpha * 0.5 + z_power * math.sqrt(p * (1 - p))) / (p - 0.5)) ** 2
+    n_non_tied = math.ceil(n)
+    judgments = math.ceil(n_non_tied / (1 - tie_rate))
+    comparisons = (
+        math.ceil(judgments / judgments_per_comparison) if judgments_per_comparison else None
+    )
+    return SampleSizeHint(p, alpha, power, n_non_tied, tie_rate, judgments, comparisons)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reliability
+
+
+@dataclass
+class AlphaResult:
+    """Krippendorff's ordinal alpha of one criterion, or None with the reason it is undefined."""
+
+    criterion: str
+    value: float | None
+    annotators: int
+    comparisons: int  # comparisons with judgments from two or more annotators
+    pairable_judgments: int
+    reason: str = ""
+
+
+def krippendorff_alpha(rows: Judgments | Iterable[Sequence], criterion: str) -> AlphaResult:
+    """Ordinal alpha on verdicts in system terms (A = -1 < equal = 0 < B = +1).
+
+    The data is the reliability matrix annotators x comparisons (NaN where an annotator did not
+    judge a comparison). Alpha depends on that matrix only through each comparison's value
+    counts, so they are given to the `krippendorff` package directly (`value_counts`), which is
+    the same number without building a matrix of annotators x comparisons (1000 x 100k floats
+    would be 800 MB). Comparisons judged by a single annotator carry no pairable value and
+    drop out, as in the package.
+    """
+    data = as_judgments(rows)
+    mask = data.criterion == CRITERIA.index(criterion)
+    annotators = len(np.unique(data.annotator[mask]))
+    _, counts = comparison_counts(data, criterion)
+    pairable = counts[counts.sum(axis=1) >= 2]
+    result = AlphaResult(criterion, None, annotators, len(pairable), int(pairable.sum()))
+    if annotators < 2 or len(pairable) == 0:
+        result.reason = "no comparison was judged by two or more annotators"
+    elif (pairable.sum(axis=0) > 0).sum() < 2:
+        result.reason = (
+            "every judgment gives the same verdict: with no variation, alpha is undefined"
+        )
+    else:
+        result.value = float(
+            krippendorff.alpha(
+                value_counts=pairable, value_domain=[-1, 0, 1], level_of_measurement="ordinal"
+            )
+        )
+    return result
+
+
+@dataclass
+class PairwiseAgreement:
+    """Share of pairs of annotators on the same comparison who gave the same verdict."""
+
+    criterion: str
+    share: float | None
+    agreeing_pairs: int
+    pairs: int
+    reason: str = ""
+
+
+def pairwise_agreement(rows: Judgments | Iterable[Sequence], criterion: str) -> PairwiseAgreement:
+    """Raw agreement: over all pairs of judgments of one comparison, the share that are equal."""
+    _, counts = comparison_counts(rows, criterion)
+    pairs = int((counts.sum(axis=1) * (counts.sum(axis=1) - 1) // 2).sum())
+    agreeing = int((counts * (counts - 1) // 2).sum())
+    if pairs == 0:
+        reason = "no comparison was judged by two or more annotators"
+        return PairwiseAgreement(criterion, None, 0, 0, reason)
+    return PairwiseAgreement(criterion, agreeing / pairs, agreeing, pairs)
+
+
+# ---------------------------------------------------------------------------------------------
+# Automatic metrics against the humans
+
+
+@dataclass
+class MetricAgreement:
+    """Does sign(score(B) - score(A)) agree with the human majority on factual consistency?
+
+    Every comparison lands in exactly one bucket, checked in this order: `missing_scores`
+    (either summary has no score: not scored yet, or "no score" with a reason, never zero),
+    `unjudged` (no submitted factual judgment), `metric_ties` (delta exactly 0), `human_ties`
+    (the majority says "equal"), `human_no_majority` (annotators split with no plurality),
+    then `agree` or `disagree`. `agreement_share` = agree / (agree + disagree).
+
+    Kendall's tau-b is between delta and the human majority coded -1 / 0 / +1 over the
+    `tau_comparisons` that have both scores and a majority (metric and human ties included,
+    since tau-b handles ties).
+    """
+
+    metric: str
+    comparisons: int
+    agree: int
+    disagree: int
+    metric_ties: int
+    human_ties: int
+    human_no_majority: int
+    unjudged: int
+    missing_scores: int
+    missing_reasons: dict[str, int]
+    agreement_share: float | None
+    kendall_tau: float | None
+    kendall_p: float | None
+    tau_comparisons: int
+    tau_reason: str = ""
+
+
+NOT_SCORED = "not scored yet"
+
+
+def metric_agreement(batch_ids: Iterable[int], metric: str) -> MetricAgreement:
+    """Load scores and factual majorities for these batches and compare them (see the class)."""
+    batch_ids = list(batch_ids)
+    pairs = (
+        Comparison.objects.filter(batch_id__in=batch_ids, is_check=False)
+        .order_by("id")
+        .values_list("id", "summary_a_id", "summary_b_id")
+    )
+    scores = _scores(batch_ids, metric)
+    rows = []
+    for cid, sa, sb in pairs.iterator(chunk_size=CHUNK):
+        rows.append((cid, scores.get(sa, NOT_SCORED), scores.get(sb, NOT_SCORED)))
+    return compare_metric_with_humans(metric, rows, factual_majorities(batch_ids))
+
+
+def _scores(batch_ids: list[int], metric: str) -> dict[int, float | str]:
+    """summary id -> value, or the reason it has no score."""
+    from scoring.models import MetricScore
+
+    query = MetricScore.objects.filter(
+        summary__document__batch_id__in=batch_ids, metric=metric
+    ).values_list("summary_id", "status", "value", "reason")
+    return {
+        sid: value if status == MetricScore.Status.OK else (reason or "no score")
+        for sid, status, value, reason in query.iterator(chunk_size=CHUNK)
+    }
+
+
+def factual_majorities(batch_ids: Iterable[int]) -> dict[int, int]:
+    """comparison id -> majority factual verdict (-1, 0, +1, or -2 for no majority)."""
+    query = (
+        Judgment.objects.filter(
+            _submitted(batch_ids, prefix="assignment__"), criterion=Criterion.FACTUAL
+        )
+        .order_by()
+        .values_list("assignment__comparison_id", "verdict")
+        .annotate(n=Count("id"))
+    )
+    counts: dict[int, list[int]] = {}
+    for cid, verdict, n in query:
+        counts.setdefault(cid, [0, 0, 0])[VERDICT_CODES[verdict] + 1] = n
+    if not counts:
+        return {}
+    codes = majority_codes(np.array(list(counts.values()), dtype=np.int64))
+    return dict(zip(counts, codes.tolist(), strict=True))
+
+
+def compare_metric_with_humans(
+    metric: str,
+    rows: Iterable[tuple[int, float | str, float | str]],
+    majorities: dict[int, int],
+) -> MetricAgreement:
+    """Pure part of `metric_agreement`.
+
+    rows: (comparison id, score of A, score of B), where a score is a float or, when missing,
+    a string saying why. majorities: comparison id -> -1 / 0 / +1, or -2 for no majority;
+    comparisons absent from it are unjudged.
+    """
+    buckets: Counter[str] = Counter()
+    missing: Counter[str] = Counter()
+    deltas, humans = [], []
+    for cid, score_a, score_b in rows:
+        buckets["comparisons"] += 1
+        bucket, delta, human = _bucket(score_a, score_b, majorities.get(cid))
+        buckets[bucket] += 1
+        if bucket == "missing_scores":
+            missing.update(s for s in (score_a, score_b) if isinstance(s, str))
+        elif human is not None and human != -2:
+            deltas.append(delta)
+            humans.append(human)
+    tau, p, reason = _kendall_tau_b(deltas, humans)
+    agree, disagree = buckets["agree"], buckets["disagree"]
+    return MetricAgreement(
+        metric=metric,
+        comparisons=buckets["comparisons"],
+        agree=agree,
+        disagree=disagree,
+        metric_ties=buckets["metric_ties"],
+        human_ties=buckets["human_ties"],
+        human_no_majority=buckets["human_no_majority"],
+        unjudged=buckets["unjudged"],
+        missing_scores=buckets["missing_scores"],
+        missing_reasons=dict(missing),
+        agreement_share=_share(agree, agree + disagree),
+        kendall_tau=tau,
+        kendall_p=p,
+        tau_comparisons=len(deltas),
+        tau_reason=reason,
+    )
+
+
+def _bucket(score_a, score_b, human: int | None) -> tuple[str, float | None, int | None]:
+    if isinstance(score_a, str) or isinstance(score_b, str):
+        return "missing_scores", None, None
+    delta = score_b - score_a
+    if human is None:
+        return "unjudged", delta, None
+    if delta == 0:
+        return "metric_ties", delta, human
+    if human == 0:
+        return "human_ties", delta, human
+    if human == -2:
+        return "human_no_majority", delta, human
+    return ("agree" if (delta > 0) == (human > 0) else "disagree"), delta, human
+
+
+def _kendall_tau_b(deltas: list[float], humans: list[int]):
+    if len(deltas) < 2:
+        return None, None, "fewer than two comparisons have both scores and a human majority"
+    if len(set(deltas)) < 2 or len(set(humans)) < 2:
+        return None, None, "the metric deltas or the human majorities do not vary"
+    result = stats.kendalltau(deltas, humans, variant="b")
+    return float(result.statistic), float(result.pvalue), ""
+
+
+# ---------------------------------------------------------------------------------------------
+# Annotators
+
+
+@dataclass
+class AnnotatorStats:
+    """One annotator: how much, how fast, and how often they side with the others.
+
+    `agreement_with_others` pools the three criteria: over the judgments where the OTHER
+    annotators of the same comparison have a strict majority verdict, the share that match it
+    (`agreement_judgments` such judgments; None when there are none).
+    """
+
+    annotator_id: int
+    name: str
+    assignments_submitted: int
+    judgments: int
+    median_active_seconds: float | None
+    median_wall_seconds: float | None
+    agreement_with_others: float | None
+    agreement_judgments: int
+
+
+def annotator_report(
+    rows: Judgments | Iterable[Sequence],
+    timing: Timing | Iterable[Sequence],
+    names: dict[int, str] | None = None,
+) -> list[AnnotatorStats]:
+    """Per annotator (sorted by id), from the judgments and the per-assignment timing."""
+    data = as_judgments(rows)
+    timing = timing if isinstance(timing, Timing) else Timing.from_rows(timing)
+    names = names or {}
+    ids = np.union1d(np.unique(data.annotator), np.unique(timing.annotator))
+    judged = _per_annotator_count(ids, data.annotator)
+    submitted = _per_annotator_count(ids, timing.annotator)
+    agree, comparable = _agreement_with_others(data, ids)
+    active = _per_annotator_median(ids, timing.annotator, timing.active_seconds)
+    wall = _per_annotator_median(ids, timing.annotator, timing.wall_seconds)
+    return [
+        AnnotatorStats(
+            annotator_id=int(uid),
+            name=names.get(int(uid), f"user {uid}"),
+            assignments_submitted=int(submitted[i]),
+            judgments=int(judged[i]),
+            median_active_seconds=active[i],
+            median_wall_seconds=wall[i],
+            agreement_with_others=_share(int(agree[i]), int(comparable[i])),
+            agreement_judgments=int(comparable[i]),
+        )
+        for i, uid in enumerate(ids)
+    ]
+
+
+def _per_annotator_count(ids: np.ndarray, who: np.ndarray) -> np.ndarray:
+    return np.bincount(np.searchsorted(ids, who), minlength=len(ids))
+
+
+def _per_annotator_median(ids: np.ndarray, who: np.ndarray, values: np.ndarray) -> list:
+    known = ~np.isnan(values)
+    who, values = who[known], values[known]
+    order = np.lexsort((values, who))
+    who, values = who[order], values[order]
+    starts = np.searchsorted(who, ids, side="left")
+    ends = np.searchsorted(who, ids, side="right")
+    return [
+        float(np.median(values[s:e])) if e > s else None
+        for s, e in zip(starts.tolist(), ends.tolist(), strict=True)
+    ]
+
+
+def _agreement_with_others(data: Judgments, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per annotator: judgments matching the others' strict majority, and judgments where the
+    others have one. The others' counts are the group's counts minus the judgment itself."""
+    if len(data) == 0:
+        zeros = np.zeros(len(ids), dtype=np.int64)
+        return zeros, zeros
+    _, comp = np.unique(data.comparison, return_inverse=True)
+    group = comp.astype(np.int64) * len(CRITERIA) + data.criterion
+    column = data.verdict.astype(np.int64) + 1
+    counts = np.bincount(group * 3 + column, minlength=3 * (int(group.max()) + 1))
+    others = counts.reshape(-1, 3)[group]
+    others[np.arange(len(column)), column] -= 1
+    majority = majority_codes(others)
+    comparable = majority != -2
+    agrees = comparable & (majority == data.verdict)
+    who = np.searchsorted(ids, data.annotator)
+    return (
+        np.bincount(who, weights=agrees, minlength=len(ids)).astype(np.int64),
+        np.bincount(who, weights=comparable, minlength=len(ids)).astype(np.int64),
+    )

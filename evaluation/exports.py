@@ -1,0 +1,327 @@
+"""Streaming exports for researchers: CSV or JSON Lines, one line at a time, constant memory.
+
+Every exporter is a generator of text lines (each ending in a newline), so a view can hand it to
+`StreamingHttpResponse` and a command can write it to a file::
+
+    lines = export(batch, "judgments", "csv")      # or export_judgments(batch, "csv")
+    response = StreamingHttpResponse(lines, content_type=CONTENT_TYPES["csv"])
+    name = export_filename(batch, "judgments", "csv")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+
+Rows come from `values_list(...).iterator(chunk_size=2000)` (a server-side cursor on PostgreSQL),
+never a list of all rows. Missing values are empty in CSV and null in JSON Lines. Exports are
+unblinded (system names are in them): they are for researchers. Annotators appear as stable
+pseudonyms, never usernames.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator
+
+from django.conf import settings
+from django.db.models import Count, FilteredRelation, Q
+
+from . import analysis
+from .models import Assignment, Batch, Comparison, Judgment, Summary
+
+FORMATS = ("csv", "jsonl")
+WHATS = ("judgments", "comparisons", "scores", "table")
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+CHUNK = 2000
+
+
+class _Line:
+    """csv.writer's file: `write` hands the formatted line back instead of storing it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _lines(fmt: str, columns: list[str], rows: Iterable[tuple]) -> Iterator[str]:
+    """CSV with a header, or one JSON object per line with the columns as keys."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt == "csv":
+        writer = csv.writer(_Line(), lineterminator="\n")
+        yield writer.writerow(columns)
+        for row in rows:
+            yield writer.writerow(row)
+    else:
+        dumps = json.JSONEncoder(ensure_ascii=False).encode
+        for row in rows:
+            yield dumps(dict(zip(columns, row, strict=True))) + "\n"
+
+
+def annotator_pseudonym(user_id: int) -> str:
+    """Stable across exports and batches, not reversible without the secret key."""
+    digest = hashlib.sha256(f"{settings.SECRET_KEY}{user_id}".encode()).hexdigest()
+    return "ann-" + digest[:10]
+
+
+def export_filename(batch: Batch, what: str, fmt: str) -> str:
+    """A safe download name, e.g. "xsum-pilot-judgments.csv"."""
+    slug = re.sub(r"[^a-z0-9]+", "-", batch.name.lower()).strip("-") or f"batch-{batch.pk}"
+    return f"{slug}-{what}.{fmt}"
+
+
+def export(batch: Batch, what: str, fmt: str) -> Iterator[str]:
+    """Dispatch by name: what in WHATS, fmt in FORMATS."""
+    exporters: dict[str, Callable[[Batch, str], Iterator[str]]] = {
+        "judgments": export_judgments,
+        "comparisons": export_comparisons,
+        "scores": export_scores,
+        "table": export_table,
+    }
+    if what not in exporters:
+        raise ValueError(f"unknown export {what!r}: use one of {', '.join(WHATS)}")
+    return exporters[what](batch, fmt)
+
+
+# ---------------------------------------------------------------------------------------------
+# Judgments, long form
+
+JUDGMENT_COLUMNS = [
+    "batch", "dataset", "comparison_id", "is_check", "document_id", "annotator", "system_a",
+    "system_b", "left_system", "criterion", "verdict", "better_system", "shown", "served_at",
+    "submitted_at", "active_seconds",
+]  # fmt: skip
+
+
+def export_judgments(batch: Batch, fmt: str = "csv") -> Iterator[str]:
+    """One row per submitted assignment and criterion, in the order they were stored.
+
+    `verdict` is in system terms (A / B / equal), `better_system` names the better system (or
+    "equal"), `shown` is what the annotator clicked (left / right / equal), `left_system`
+    which system was on the left. Times are ISO 8601; `active_seconds` is empty when unknown.
+    Attention checks are included, marked by `is_check` (they never count in the results).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    query = (
+        Judgment.objects.filter(
+            assignment__comparison__batch=batch, assignment__status=Assignment.Status.SUBMITTED
+        )
+        .order_by("id")
+        .values_list(
+            "assignment_id",
+            "assignment__comparison_id",
+            "assignment__comparison__is_check",
+            "assignment__comparison__document__external_id",
+            "assignment__annotator_id",
+            "assignment__left_system",
+            "criterion",
+            "verdict",
+            "shown",
+            "assignment__served_at",
+            "assignment__submitted_at",
+            "assignment__active_seconds",
+        )
+    )
+    rows = query.iterator(chunk_size=CHUNK)
+    if fmt == "csv":
+        return _judgment_csv(batch, rows)
+    return _lines(fmt, JUDGMENT_COLUMNS, _judgment_rows(batch, rows))
+
+
+def _judgment_rows(batch: Batch, rows: Iterable[tuple]) -> Iterator[tuple]:
+    better = {"A": batch.system_a, "B": batch.system_b, "equal": "equal"}
+    pseudonym = _pseudonyms()
+    last_assignment, times = None, (None, None, None)
+    for assignment_id, cid, check, doc, user_id, left, criterion, verdict, shown, *timing in rows:
+        # Three rows share an assignment: format its times once.
+        if assignment_id != last_assignment:
+            last_assignment, times = assignment_id, _times(*timing)
+        yield (
+            batch.name, batch.dataset, cid, check, doc, pseudonym(user_id), batch.system_a,
+            batch.system_b, left, criterion, verdict, better[verdict], shown, *times,
+        )  # fmt: skip
+
+
+def _judgment_csv(batch: Batch, rows: Iterable[tuple]) -> Iterator[str]:
+    """The same rows as `_judgment_rows` through csv.writer, written faster: what an assignment's
+    three rows share is formatted (and quoted) once per assignment, not once per row."""
+    q = _csv_field
+    pseudonym = _pseudonyms()
+    better = {"A": q(batch.system_a), "B": q(batch.system_b), "equal": "equal"}
+    head = f"{q(batch.name)},{q(batch.dataset)},"
+    systems = f"{q(batch.system_a)},{q(batch.system_b)}"
+    yield ",".join(JUDGMENT_COLUMNS) + "\n"
+    last_assignment, start, end = None, "", ""
+    for assignment_id, cid, check, doc, user_id, left, criterion, verdict, shown, *timing in rows:
+        if assignment_id != last_assignment:
+            last_assignment = assignment_id
+            served, submitted, active = _times(*timing)
+            start = f"{head}{cid},{check},{q(doc)},{pseudonym(user_id)},{systems},{left},"
+            end = f",{served or ''},{submitted or ''},{'' if active is None else active}\n"
+        yield f"{start}{criterion},{verdict},{better[verdict]},{shown}{end}"
+
+
+def _csv_field(value: str) -> str:
+    """One value as csv.writer would write it (quoted only when it must be)."""
+    # The same line terminator as the full rows, so that values holding it are quoted too.
+    return csv.writer(_Line(), lineterminator="\n").writerow([value])[:-1]
+
+
+def _pseudonyms() -> Callable[[int], str]:
+    cache: dict[int, str] = {}
+
+    def pseudonym(user_id: int) -> str:
+        if user_id not in cache:
+            cache[user_id] = annotator_pseudonym(user_id)
+        return cache[user_id]
+
+    return pseudonym
+
+
+def _times(served, submitted, active) -> tuple:
+    return (
+        served.isoformat() if served else None,
+        submitted.isoformat() if submitted else None,
+        active,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Per comparison
+
+VERDICT_COLUMNS = {"A": "a_better", "equal": "equal", "B": "b_better"}
+
+
+def comparison_columns() -> list[str]:
+    columns = ["batch", "dataset", "comparison_id", "is_check", "document_id", "system_a"]
+    columns.append("system_b")
+    columns.append("submitted")
+    for criterion in analysis.CRITERIA:
+        columns += [f"{criterion}_{name}" for name in VERDICT_COLUMNS.values()]
+        columns.append(f"{criterion}_majority")
+    return columns
+
+
+def export_comparisons(batch: Batch, fmt: str = "csv") -> Iterator[str]:
+    """Per comparison: submitted assignments, then for each criterion the number of A better /
+    equal / B better judgments and the majority (A, B, equal, or "none" when verdicts tie;
+    see analysis.MajorityCounts), counted in one grouped query. Attention checks are included,
+    marked by `is_check`."""
+    submitted = Q(assignments__status=Assignment.Status.SUBMITTED)
+    counts = {
+        f"{criterion}_{column}": Count(
+            "assignments__judgments",
+            filter=submitted
+            & Q(assignments__judgments__criterion=criterion)
+            & Q(assignments__judgments__verdict=verdict),
+        )
+        for criterion in analysis.CRITERIA
+        for verdict, column in VERDICT_COLUMNS.items()
+    }
+    query = (
+        Comparison.objects.filter(batch=batch)
+        .order_by("id")
+        .values("id", "is_check", "document__external_id", "annotations_done")
+        .annotate(**counts)
+        .values_list("id", "is_check", "document__external_id", "annotations_done", *counts)
+    )
+    rows = (_comparison_row(batch, row) for row in query.iterator(chunk_size=CHUNK))
+    return _lines(fmt, comparison_columns(), rows)
+
+
+def _comparison_row(batch: Batch, row: tuple) -> tuple:
+    cid, check, doc, done, *counts = row
+    out = [batch.name, batch.dataset, cid, check, doc, batch.system_a, batch.system_b, done]
+    for i in range(len(analysis.CRITERIA)):
+        a, e, b = counts[3 * i : 3 * i + 3]
+        out += [a, e, b, majority_name(a, e, b)]
+    return tuple(out)
+
+
+def majority_name(a_better: int, equal: int, b_better: int) -> str:
+    """The strict plurality verdict, "none" when the largest count is shared (as in analysis)."""
+    counts = {"A": a_better, "equal": equal, "B": b_better}
+    top = max(counts.values())
+    winners = [name for name, n in counts.items() if n == top]
+    return winners[0] if top and len(winners) == 1 else "none"
+
+
+# ---------------------------------------------------------------------------------------------
+# Scores
+
+SCORE_COLUMNS = [
+    "batch", "dataset", "document_id", "summary_id", "system", "role", "metric", "status",
+    "value", "reason", "version",
+]  # fmt: skip
+
+
+def export_scores(batch: Batch, fmt: str = "csv") -> Iterator[str]:
+    """One row per summary and metric: status "ok" with a value, "no_score" with the reason
+    (value empty / null, never zero), or "not_scored" when no score was stored yet."""
+    from scoring.models import Metric
+
+    relations = {
+        f"s_{m}": FilteredRelation("scores", condition=Q(scores__metric=m)) for m in Metric.values
+    }
+    fields = [
+        f"s_{m}__{f}" for m in Metric.values for f in ("status", "value", "reason", "version")
+    ]
+    query = (
+        Summary.objects.filter(document__batch=batch)
+        .annotate(**relations)
+        .order_by("document_id", "id")
+        .values_list("document__external_id", "id", "system", *fields)
+    )
+    rows = _score_rows(batch, Metric.values, query.iterator(chunk_size=CHUNK))
+    return _lines(fmt, SCORE_COLUMNS, rows)
+
+
+def _score_rows(batch: Batch, metrics: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
+    role = {batch.system_a: "A", batch.system_b: "B"}
+    for doc, summary_id, system, *scores in rows:
+        for i, metric in enumerate(metrics):
+            status, value, reason, version = scores[4 * i : 4 * i + 4]
+            yield (
+                batch.name, batch.dataset, doc, summary_id, system, role.get(system, ""), metric,
+                status or "not_scored", value, reason or "", version or "",
+            )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# The results table
+
+TABLE_COLUMNS = [
+    "batch", "dataset", "system_a", "system_b", "criterion", "judgments", "comparisons",
+    "b_better", "equal", "b_worse", "b_better_share", "equal_share", "b_worse_share",
+    "b_better_ci_low", "b_better_ci_high", "equal_ci_low", "equal_ci_high", "b_worse_ci_low",
+    "b_worse_ci_high", "bootstrap_seed", "bootstrap_resamples", "sign_test_p", "sign_test_n",
+    "majority_b_better", "majority_equal", "majority_b_worse", "majority_none",
+    "krippendorff_alpha", "alpha_reason", "pairwise_agreement",
+]  # fmt: skip
+
+
+def export_table(batch: Batch, fmt: str = "csv") -> Iterator[str]:
+    """The results table, one row per criterion, with its sign test, bootstrap intervals
+    (seed and resamples reported) and agreement. Shares are unrounded; empty (null) when
+    undefined."""
+    data = analysis.load_judgments([batch.pk])
+    table = analysis.results_table(data)
+    rows = (_table_row(batch, data, result) for result in table.values())
+    return _lines(fmt, TABLE_COLUMNS, rows)
+
+
+def _table_row(batch: Batch, data: analysis.Judgments, r: analysis.CriterionResult) -> tuple:
+    ci = analysis.bootstrap_shares(data, r.criterion)
+    test = analysis.sign_test(r.b_better, r.a_better, ties=r.equal)
+    alpha = analysis.krippendorff_alpha(data, r.criterion)
+    pairwise = analysis.pairwise_agreement(data, r.criterion)
+    intervals = []
+    for interval in (ci.b_better, ci.equal, ci.a_better):
+        intervals += [interval.low, interval.high] if interval else [None, None]
+    m = r.majority
+    return (
+        batch.name, batch.dataset, batch.system_a, batch.system_b, r.criterion, r.judgments,
+        r.comparisons, r.b_better, r.equal, r.a_better, r.b_better_share, r.equal_share,
+        r.a_better_share, *intervals, ci.seed, ci.n_resamples, test.p_value, test.n,
+        m.b_better, m.equal, m.a_better, m.no_majority, alpha.value, alpha.reason,
+        pairwise.share,
+    )  # fmt: skip

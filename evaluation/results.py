@@ -1,0 +1,166 @@
+"""The researchers' pages: the study's results table per batch and per dataset, and exports."""
+
+from __future__ import annotations
+
+import numpy as np
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from . import analysis, checks, exports
+from .charts import stacked_bars_svg
+from .models import AuditEvent, Batch, Role, audit
+from .views import role_required
+
+METRICS = [("quals", "QUALS"), ("rougeL", "ROUGE-L"), ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2")]
+
+
+def _batch(batch_id: int) -> Batch:
+    batch = Batch.objects.filter(pk=batch_id).first()
+    if batch is None:
+        raise Http404("No such batch.")
+    return batch
+
+
+def factual_majorities(data: analysis.Judgments) -> dict[int, int]:
+    """From the judgments in hand, so that excluded annotators are excluded here too."""
+    ids, counts = analysis.comparison_counts(data, "factual")
+    codes = analysis.majority_codes(counts) if len(ids) else np.array([], dtype=np.int64)
+    return dict(zip(ids.tolist(), codes.tolist(), strict=True))
+
+
+def metric_rows(batch_ids: list[int], data: analysis.Judgments) -> list:
+    from .models import Comparison
+
+    majorities = factual_majorities(data)
+    pairs = list(
+        Comparison.objects.filter(batch_id__in=batch_ids, is_check=False)
+        .order_by("id")
+        .values_list("id", "summary_a_id", "summary_b_id")
+    )
+    results = []
+    for metric, label in METRICS:
+        scores = analysis._scores(batch_ids, metric)
+        rows = [
+            (cid, scores.get(a, analysis.NOT_SCORED), scores.get(b, analysis.NOT_SCORED))
+            for cid, a, b in pairs
+        ]
+        results.append((label, analysis.compare_metric_with_humans(metric, rows, majorities)))
+    return results
+
+
+def criterion_rows(data: analysis.Judgments) -> list[dict]:
+    rows = []
+    for criterion, r in analysis.results_table(data).items():
+        per_comparison = r.judgments / r.comparisons if r.comparisons else None
+        rows.append(
+            {
+                "r": r,
+                "sign": analysis.sign_test(r.b_better, r.a_better, ties=r.equal),
+                "ci": analysis.bootstrap_shares(data, criterion),
+                "hint": analysis.sample_size_hint(
+                    r.b_better, r.a_better, ties=r.equal, judgments_per_comparison=per_comparison
+                ),
+                "alpha": analysis.krippendorff_alpha(data, criterion),
+                "pairwise": analysis.pairwise_agreement(data, criterion),
+            }
+        )
+    return rows
+
+
+def excluded_for(batches: list[Batch], exclude_flagged: bool) -> list[int]:
+    if not exclude_flagged:
+        return []
+    return sorted({a for b in batches for a in checks.flagged_annotator_ids(b)})
+
+
+@require_GET
+@role_required(Role.RESEARCHER, Role.ADMIN)
+def batch_results(request, batch_id: int):
+    batch = _batch(batch_id)
+    exclude_flagged = request.GET.get("exclude_flagged") == "1"
+    flagged = checks.flagged_annotator_ids(batch)
+    excluded = flagged if exclude_flagged else []
+    data, timing = analysis.load_batch_data([batch.pk], excluded)
+    everyone, _ = analysis.load_batch_data([batch.pk], timing=False) if excluded else (data, None)
+    table = analysis.results_table(data)
+    context = {
+        "batch": batch,
+        "rows": criterion_rows(data),
+        "metrics": metric_rows([batch.pk], data),
+        "annotators": analysis.annotator_report(
+            data, timing, analysis.load_annotator_names(np.unique(timing.annotator).tolist())
+        ),
+        "chart": stacked_bars_svg(
+            {batch.dataset: table}, system_a=batch.system_a, system_b=batch.system_b
+        ),
+        "flagged": len(flagged),
+        "exclude_flagged": exclude_flagged,
+        "excluded_judgments": len(everyone.criterion) - len(data.criterion),
+        "seed": analysis.BOOTSTRAP_SEED,
+        "whats": exports.WHATS,
+        "formats": exports.FORMATS,
+    }
+    return render(request, "evaluation/results.html", context)
+
+
+@require_GET
+@role_required(Role.RESEARCHER, Role.ADMIN)
+def batch_chart(request, batch_id: int):
+    """The stacked-bar chart as a downloadable SVG file."""
+    batch = _batch(batch_id)
+    data, _ = analysis.load_batch_data([batch.pk], timing=False)
+    svg = stacked_bars_svg(
+        {batch.dataset: analysis.results_table(data)},
+        system_a=batch.system_a,
+        system_b=batch.system_b,
+    )
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    filename = exports.export_filename(batch, "chart", "svg")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_GET
+@role_required(Role.RESEARCHER, Role.ADMIN)
+def batch_export(request, batch_id: int, what: str, fmt: str):
+    """Stream an export with constant memory; the download is written to the audit log."""
+    batch = _batch(batch_id)
+    if what not in exports.WHATS or fmt not in exports.FORMATS:
+        raise Http404("No such export.")
+    audit(request.user, AuditEvent.Action.EXPORT, batch, f"{what}.{fmt}")
+    response = StreamingHttpResponse(
+        exports.export(batch, what, fmt), content_type=exports.CONTENT_TYPES[fmt]
+    )
+    filename = exports.export_filename(batch, what, fmt)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_GET
+@role_required(Role.RESEARCHER, Role.ADMIN)
+def overview(request):
+    """Across batches, grouped by dataset label: the study's table and figure."""
+    exclude_flagged = request.GET.get("exclude_flagged") == "1"
+    by_dataset: dict[str, list[Batch]] = {}
+    for batch in Batch.objects.order_by("dataset", "name"):
+        by_dataset.setdefault(batch.dataset, []).append(batch)
+    datasets, tables = [], {}
+    for dataset, batches in by_dataset.items():
+        ids = [b.pk for b in batches]
+        data = analysis.load_judgments(ids, excluded_for(batches, exclude_flagged))
+        tables[dataset] = analysis.results_table(data)
+        systems = sorted({(b.system_a, b.system_b) for b in batches})
+        datasets.append(
+            {"name": dataset, "batches": batches, "systems": systems, "rows": criterion_rows(data)}
+        )
+    pairs = {(b.system_a, b.system_b) for bs in by_dataset.values() for b in bs}
+    system_a, system_b = next(iter(pairs)) if len(pairs) == 1 else ("system A", "system B")
+    context = {
+        "datasets": datasets,
+        "chart": stacked_bars_svg(tables, system_a=system_a, system_b=system_b) if tables else "",
+        "mixed_systems": len(pairs) > 1,
+        "exclude_flagged": exclude_flagged,
+        "seed": analysis.BOOTSTRAP_SEED,
+    }
+    return render(request, "evaluation/overview.html", context)

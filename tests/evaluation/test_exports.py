@@ -1,0 +1,216 @@
+"""Researcher exports and the export_results command."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import inspect
+import io
+import json
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from evaluation.exports import (
+    export,
+    export_comparisons,
+    export_filename,
+    export_judgments,
+    export_scores,
+    export_table,
+    majority_name,
+)
+from evaluation.models import Role
+from scoring.models import MetricScore
+from tests.conftest import make_user
+from tests.evaluation.test_analysis import all_criteria, judge
+
+
+def read_csv(lines) -> list[dict]:
+    return list(csv.DictReader(io.StringIO("".join(lines))))
+
+
+def read_jsonl(lines) -> list[dict]:
+    return [json.loads(line) for line in lines]
+
+
+@pytest.fixture
+def judged(batch):
+    """Comparison 1: alice B, bob B, carol A on every criterion; comparison 2: alice equal."""
+    users = [make_user(name, Role.ANNOTATOR) for name in ("alice", "bob", "carol")]
+    first, second = batch.comparisons.all()[:2]
+    for user, verdict in zip(users, "BBA", strict=True):
+        judge(first, user, all_criteria(verdict), active=4.5 if verdict == "A" else None)
+    judge(second, users[0], all_criteria("equal"))
+    judge(second, users[1], all_criteria("A"), status="leased")
+    return batch, users
+
+
+@pytest.mark.django_db
+class TestExportJudgments:
+    def test_it_writes_one_row_per_submitted_assignment_and_criterion(self, judged):
+        batch, _ = judged
+        rows = read_csv(export_judgments(batch, "csv"))
+        assert len(rows) == 4 * 3
+        assert {r["criterion"] for r in rows} == {"factual", "informative", "grammatical"}
+        assert {(r["batch"], r["dataset"], r["system_a"], r["system_b"]) for r in rows} == {
+            ("study", "XSUM", "MLE", "QUALS")
+        }
+
+    def test_it_names_the_better_system_next_to_the_verdict(self, judged):
+        batch, _ = judged
+        pairs = {
+            (r["verdict"], r["better_system"], r["shown"])
+            for r in read_csv(export_judgments(batch))
+        }
+        assert pairs == {("B", "QUALS", "right"), ("A", "MLE", "left"), ("equal", "equal", "equal")}
+
+    def test_it_uses_stable_pseudonyms_not_usernames(self, judged):
+        batch, users = judged
+        lines = list(export_judgments(batch, "csv"))
+        assert not any(user.username in "".join(lines) for user in users)
+        digest = hashlib.sha256(f"{settings.SECRET_KEY}{users[0].pk}".encode()).hexdigest()
+        assert "ann-" + digest[:10] in {r["annotator"] for r in read_csv(lines)}
+        assert lines == list(export_judgments(batch, "csv"))
+
+    def test_it_writes_the_same_values_in_csv_and_json_lines(self, judged):
+        batch, _ = judged
+        batch.name, batch.system_b = 'XSUM, "pilot"', "QUALS\nv2"
+        as_csv = read_csv(export_judgments(batch, "csv"))
+        as_json = read_jsonl(export_judgments(batch, "jsonl"))
+        as_text = [{k: "" if v is None else str(v) for k, v in row.items()} for row in as_json]
+        assert as_csv == as_text
+        assert as_csv[0]["batch"] == 'XSUM, "pilot"'
+
+    def test_it_marks_attention_checks(self, judged):
+        batch, _ = judged
+        batch.comparisons.filter(pk=batch.comparisons.first().pk).update(is_check=True)
+        rows = read_csv(export_judgments(batch))
+        assert [r["is_check"] for r in rows].count("True") == 9
+        table = read_jsonl(export_table(batch, "jsonl"))
+        assert table[0]["judgments"] == 1
+
+    def test_it_writes_json_lines_with_null_for_unknown_times(self, judged):
+        batch, _ = judged
+        rows = read_jsonl(export_judgments(batch, "jsonl"))
+        assert len(rows) == 12
+        assert {r["active_seconds"] for r in rows} == {None, 4.5}
+        assert all(r["served_at"] < r["submitted_at"] for r in rows)
+        assert isinstance(rows[0]["comparison_id"], int)
+
+    def test_it_is_a_lazy_generator(self, judged, django_assert_num_queries):
+        batch, _ = judged
+        with django_assert_num_queries(0):
+            lines = export_judgments(batch, "csv")
+        assert inspect.isgenerator(lines)
+
+    def test_it_refuses_an_unknown_format(self, judged):
+        with pytest.raises(ValueError, match="unknown format"):
+            list(export_judgments(judged[0], "xml"))
+
+
+@pytest.mark.django_db
+class TestExportComparisons:
+    def test_it_counts_verdicts_and_majorities_per_comparison(self, judged):
+        batch, _ = judged
+        rows = read_csv(export_comparisons(batch, "csv"))
+        assert len(rows) == 4
+        first, second, third = rows[:3]
+        assert (first["factual_b_better"], first["factual_a_better"], first["factual_equal"]) == (
+            "2", "1", "0",
+        )  # fmt: skip
+        assert first["factual_majority"] == first["grammatical_majority"] == "B"
+        assert (second["informative_equal"], second["informative_majority"]) == ("1", "equal")
+        assert second["informative_a_better"] == "0"  # bob's lease does not count
+        assert (third["submitted"], third["factual_majority"]) == ("0", "none")
+
+    def test_it_agrees_with_analysis_on_ties(self):
+        assert majority_name(1, 1, 1) == "none"
+        assert majority_name(2, 1, 2) == "none"
+        assert majority_name(0, 2, 1) == "equal"
+        assert majority_name(0, 0, 0) == "none"
+
+
+@pytest.mark.django_db
+class TestExportScores:
+    def test_it_writes_every_summary_and_metric_with_missing_values_empty(self, batch):
+        comparison = batch.comparisons.first()
+        MetricScore.objects.create(
+            summary=comparison.summary_a, metric="rouge1", version="v", status="ok", value=0.0
+        )
+        MetricScore.objects.create(
+            summary=comparison.summary_b, metric="quals", version="v", status="no_score",
+            reason="QUALS not configured",
+        )  # fmt: skip
+        rows = read_csv(export_scores(batch, "csv"))
+        assert len(rows) == 4 * 2 * 4  # comparisons x summaries x metrics
+        by_key = {(r["summary_id"], r["metric"]): r for r in rows}
+        ok = by_key[(str(comparison.summary_a_id), "rouge1")]
+        assert (ok["status"], ok["value"], ok["role"], ok["system"]) == ("ok", "0.0", "A", "MLE")
+        none = by_key[(str(comparison.summary_b_id), "quals")]
+        assert (none["status"], none["value"], none["reason"]) == (
+            "no_score", "", "QUALS not configured",
+        )  # fmt: skip
+        assert by_key[(str(comparison.summary_b_id), "rouge2")]["status"] == "not_scored"
+
+    def test_it_writes_null_values_in_json_lines(self, batch):
+        rows = read_jsonl(export_scores(batch, "jsonl"))
+        assert {r["value"] for r in rows} == {None}
+
+
+@pytest.mark.django_db
+class TestExportTable:
+    def test_it_writes_the_results_table_per_criterion(self, judged):
+        batch, _ = judged
+        rows = read_jsonl(export_table(batch, "jsonl"))
+        assert [r["criterion"] for r in rows] == ["factual", "informative", "grammatical"]
+        factual = rows[0]
+        assert (factual["judgments"], factual["b_better"], factual["b_worse"]) == (4, 2, 1)
+        assert factual["b_better_share"] == pytest.approx(0.5)
+        assert factual["bootstrap_seed"] == 20210517
+        assert factual["sign_test_p"] == pytest.approx(1.0)
+        assert factual["majority_none"] == 0
+
+    def test_it_writes_csv_with_a_header(self, judged):
+        rows = read_csv(export_table(judged[0], "csv"))
+        assert len(rows) == 3
+        assert rows[0]["alpha_reason"] == ""
+
+
+@pytest.mark.django_db
+class TestExportResultsCommand:
+    def test_it_writes_to_stdout(self, judged):
+        batch, _ = judged
+        out = io.StringIO()
+        call_command("export_results", batch.name, "--what", "judgments", stdout=out)
+        assert len(read_csv([out.getvalue()])) == 12
+
+    def test_it_writes_a_file_by_batch_id(self, judged, tmp_path):
+        batch, _ = judged
+        path = tmp_path / "table.jsonl"
+        call_command(
+            "export_results", str(batch.pk), "--what", "comparisons", "--format", "jsonl",
+            "--output", str(path), stderr=io.StringIO(),
+        )  # fmt: skip
+        assert len(path.read_text().splitlines()) == 4
+
+    def test_it_refuses_an_unknown_batch(self, db):
+        with pytest.raises(CommandError, match="no batch named or numbered 'nope'"):
+            call_command("export_results", "nope")
+
+    def test_it_refuses_an_unknown_export(self, batch):
+        with pytest.raises(CommandError, match="invalid choice"):
+            call_command("export_results", batch.name, "--what", "everything")
+
+
+@pytest.mark.django_db
+class TestExportHelpers:
+    def test_it_dispatches_by_name(self, batch):
+        assert next(export(batch, "scores", "csv")).startswith("batch,dataset,document_id")
+        with pytest.raises(ValueError, match="unknown export"):
+            export(batch, "everything", "csv")
+
+    def test_it_makes_a_safe_file_name(self, batch):
+        batch.name = 'XSUM pilot / "v2"'
+        assert export_filename(batch, "judgments", "csv") == "xsum-pilot-v2-judgments.csv"
