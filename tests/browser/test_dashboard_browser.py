@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from evaluation.models import Batch
 from scoring.tasks import score_rouge
@@ -83,10 +84,7 @@ class TestAdminDashboard:
             worker.check("input[name=grammatical][value=right]")
             worker.click("#judge-form button[type=submit]")
             # The admin's page updates by itself (htmx polling), no reload.
-            page.wait_for_function(
-                f"document.querySelector('#done-count').textContent === '{expected_done}'",
-                timeout=10000,
-            )
+            expect(page.locator("#done-count")).to_have_text(expected_done, timeout=10000)
         assert "worker" in page.inner_text("#progress")
         if os.environ.get("UPDATE_SCREENSHOTS"):
             page.screenshot(path=str(SCREENSHOTS / "dashboard.png"), full_page=True)
