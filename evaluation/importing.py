@@ -154,7 +154,7 @@ def _parse_json_lines(
         if not raw.strip():
             continue
         try:
-            row = json.loads(raw)
+            row = json.loads(raw, parse_constant=_reject_constant)
         except (ValueError, RecursionError) as e:
             problems.add(number, f"not valid JSON: {e}")
             continue
@@ -171,6 +171,36 @@ def _parse_json_lines(
     if frank and not docs and not problems.problems:
         problems.add(None, f"no article of dataset {spec.frank_dataset!r} in this FRANK file")
     return docs
+
+
+def _reject_constant(name: str):
+    # Python's json accepts NaN and Infinity; JSON, PostgreSQL and SQLite do not.
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def unstorable(value: str) -> str:
+    """Why a database cannot store this text, or "" when it can."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an invalid character (a lone UTF-16 surrogate such as \\ud800)"
+    return ""
+
+
+def _meta_problem(value, depth: int = 0) -> str:
+    if depth > 20:
+        return "is nested too deeply"
+    if isinstance(value, str):
+        return unstorable(value)
+    if isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return ""
+    return next((p for p in (_meta_problem(v, depth + 1) for v in items) if p), "")
 
 
 def _frank_row(row: dict, spec: ImportSpec) -> dict:
@@ -248,6 +278,8 @@ def _document_from_row(
         problems.add(number, "field 'id' is empty")
     elif len(str(external_id)) > 200:
         problems.add(number, "field 'id' is longer than 200 characters")
+    elif unstorable(str(external_id)):
+        problems.add(number, f"field 'id' {unstorable(str(external_id))}")
     source = _text_field(number, row, "source", problems, required=True)
     reference = _text_field(number, row, "reference", problems, required=False)
     summaries = row.get("summaries")
@@ -260,6 +292,8 @@ def _document_from_row(
     meta = row.get("meta", {})
     if not isinstance(meta, dict):
         problems.add(number, "field 'meta' must be an object")
+    elif _meta_problem(meta):
+        problems.add(number, f"field 'meta' {_meta_problem(meta)}")
     if len(problems.problems) + problems.dropped > before:
         return None
     return ParsedDocument(
@@ -279,6 +313,8 @@ def _text_field(number: int, row: dict, name: str, problems: _Collector, *, requ
     if len(value) > settings.IMPORT_MAX_FIELD_CHARS:
         limit = settings.IMPORT_MAX_FIELD_CHARS
         problems.add(number, f"field {name!r} is longer than {limit:,} characters")
+    if unstorable(value):
+        problems.add(number, f"field {name!r} {unstorable(value)}")
     return value.strip()
 
 

@@ -6,6 +6,7 @@ loads the QUALS model once, on its first QUALS task.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import OrderedDict
 from datetime import timedelta
@@ -26,6 +27,7 @@ from .rouge import ROUGE_TYPES, rouge_f, rouge_version
 if TYPE_CHECKING:
     from .quals import EncodedSource, QAGen, QualsConfig
 
+log = logging.getLogger(__name__)
 KIND_METRICS = {ScoringJob.Kind.ROUGE: list(ROUGE_TYPES), ScoringJob.Kind.QUALS: [Metric.QUALS]}
 NOT_CONFIGURED = "QUALS is not configured: set QUALS_MODEL to a local checkpoint directory"
 STALLED_AFTER = timedelta(minutes=10)
@@ -67,13 +69,33 @@ def start_batch_scoring(
     return jobs
 
 
-def enqueue(job: ScoringJob, summary_ids: list[int]) -> None:
+def enqueue(job: ScoringJob, summary_ids: list[int]) -> int:
+    """Send one task per summary; returns how many were sent.
+
+    A broker that is down must not fail the import that called us (the batch is committed):
+    the job stays running, and resume_stalled_jobs re-sends what it misses later.
+    """
+    from kombu.exceptions import OperationalError as BrokerUnavailable
+
     from .tasks import TASKS
 
     if not summary_ids:
         finish_if_complete(job.pk)
-    for summary_id in summary_ids:
-        TASKS[job.kind].delay(summary_id, job.pk)
+    sent = 0
+    try:
+        for summary_id in summary_ids:
+            TASKS[job.kind].delay(summary_id, job.pk)
+            sent += 1
+    except BrokerUnavailable as e:
+        log.warning(
+            "broker unavailable (%s): %d of %d tasks of scoring job %d not sent yet; "
+            "resume_stalled_jobs will send them",
+            e,
+            len(summary_ids) - sent,
+            len(summary_ids),
+            job.pk,
+        )
+    return sent
 
 
 def resume_stalled_jobs(now=None) -> int:
@@ -89,8 +111,7 @@ def resume_stalled_jobs(now=None) -> int:
     ):
         missing = pending_summaries(job)
         ScoringJob.objects.filter(pk=job.pk).update(updated_at=now)
-        enqueue(job, missing)
-        resent += len(missing)
+        resent += enqueue(job, missing)
     return resent
 
 

@@ -113,6 +113,19 @@ class TestJsonlImport:
     def test_it_refuses_too_many_documents(self):
         assert refuse(jsonl([doc_row(1), doc_row(2)])) == ["2 documents; the limit is 1"]
 
+    def test_it_refuses_text_a_database_cannot_store(self):
+        data = (
+            b'{"id": "a", "source": "bad \\ud800 char", '
+            b'"summaries": {"MLE": "x\\u0000y", "QUALS": "q"}}'
+        )
+        lines = refuse(data)
+        assert lines[0].startswith("line 1: field 'source' contains an invalid character")
+        assert lines[1:] == ["line 1: field 'MLE' contains a NUL character"]
+
+    def test_it_refuses_nan_which_is_not_json(self):
+        data = jsonl([doc_row(1)]).replace(b'"id"', b'"meta": {"score": NaN}, "id"')
+        assert refuse(data) == ["line 1: not valid JSON: NaN is not valid JSON"]
+
     def test_it_refuses_deeply_nested_json(self):
         data = b'{"id": "x", "meta": ' + b"[" * 100000 + b"]" * 100000 + b"}"
         assert refuse(data, settings=settings_for())[0].startswith("line 1:")
