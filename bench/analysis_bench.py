@@ -146,9 +146,10 @@ def _copy_judgments(cur, batch_id: int, n: int, users: list[int], rng) -> None:
             side = "AB"[left[i, j]]
             submitted = served + timedelta(seconds=float(wall[i, j]))
             act = "\\N" if np.isnan(active[i, j]) else f"{active[i, j]:.2f}"
+            codes = "\t".join(str(int(v)) for v in verdict[i, j])
             assignments.append(
                 f"{aid}\t{cmp0 + i}\t{users[who[i, j]]}\t{side}\tsubmitted\t{served.isoformat()}"
-                f"\t{submitted.isoformat()}\t{submitted.isoformat()}\t{act}\t\t\n"
+                f"\t{submitted.isoformat()}\t{submitted.isoformat()}\t{act}\t\t\t{codes}\n"
             )
             for k, criterion in enumerate(CRITERIA):
                 v = names[int(verdict[i, j, k])]
@@ -157,7 +158,7 @@ def _copy_judgments(cur, batch_id: int, n: int, users: list[int], rng) -> None:
                 judgments.append(f"{jid}\t{aid}\t{criterion}\t{v}\t{shown}\n")
     columns = ["id", "comparison_id", "annotator_id", "left_system", "status", "served_at"]
     columns += ["lease_expires_at", "submitted_at", "active_seconds", "skip_reason"]
-    columns += ["problem_report"]
+    columns += ["problem_report", "verdict_factual", "verdict_informative", "verdict_grammatical"]
     copy_rows(cur, "evaluation_assignment", columns, assignments)
     copy_rows(
         cur, "evaluation_judgment", ["id", "assignment_id", "criterion", "verdict", "shown"],

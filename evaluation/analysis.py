@@ -39,16 +39,11 @@ import krippendorff
 import numpy as np
 from django.db import connection, transaction
 from django.db.models import (
-    Case,
     Count,
     DurationField,
     ExpressionWrapper,
     F,
-    IntegerField,
-    Max,
     Q,
-    Value,
-    When,
 )
 from django.db.models.functions import Extract
 from scipy import stats
@@ -209,30 +204,18 @@ def load_batch_data(
 
 
 def _assignment_rows(batch_ids: list[int], exclude: list[int], timing: bool):
-    codes = {f"v_{c}": _verdict_code(c) for c in CRITERIA}
-    fields = ["comparison_id", "annotator_id", *codes]
-    query = Assignment.objects.filter(_submitted(batch_ids, exclude)).order_by().annotate(**codes)
+    # The assignment carries its three verdicts as codes (-1 / 0 / +1): one row per
+    # assignment, no join with the judgments and no GROUP BY.
+    fields = ["comparison_id", "annotator_id", *(f"verdict_{c}" for c in CRITERIA)]
+    query = Assignment.objects.filter(_submitted(batch_ids, exclude)).order_by()
+    duration = ExpressionWrapper(F("submitted_at") - F("served_at"), output_field=DurationField())
     if timing and connection.features.has_native_duration_field:
-        # Aggregates of one value each, so that GROUP BY stays on the assignment's id alone.
-        duration = F("submitted_at") - F("served_at")
-        wall = Max(Extract(ExpressionWrapper(duration, output_field=DurationField()), "epoch"))
-        query = query.annotate(active=Max("active_seconds"), wall=wall)
-        fields += ["active", "wall"]
+        query = query.annotate(wall=Extract(duration, "epoch"))
+        fields += ["active_seconds", "wall"]
     elif timing:
-        query = query.annotate(
-            wall=ExpressionWrapper(F("submitted_at") - F("served_at"), output_field=DurationField())
-        )
+        query = query.annotate(wall=duration)
         fields += ["active_seconds", "wall"]
     return query.values_list(*fields)
-
-
-def _verdict_code(criterion: str) -> Max:
-    """The assignment's verdict on this criterion as 0 / 1 / 2 (A / equal / B), NULL if none."""
-    whens = [
-        When(judgments__criterion=criterion, judgments__verdict=name, then=Value(code + 1))
-        for name, code in VERDICT_CODES.items()
-    ]
-    return Max(Case(*whens, output_field=IntegerField()))
 
 
 def _judgments_from(table: np.ndarray) -> Judgments:
@@ -243,7 +226,7 @@ def _judgments_from(table: np.ndarray) -> Judgments:
         comparison=np.repeat(table[:, 0].astype(np.int64), k)[known],
         annotator=np.repeat(table[:, 1].astype(np.int64), k)[known],
         criterion=np.tile(np.arange(k, dtype=np.int8), n)[known],
-        verdict=(codes[known] - 1).astype(np.int8),
+        verdict=codes[known].astype(np.int8),
     )
 
 

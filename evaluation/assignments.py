@@ -18,6 +18,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .models import (
+    VERDICT_CODES,
     Assignment,
     AuditEvent,
     Batch,
@@ -240,10 +241,16 @@ def submit_judgments(
             )
             for criterion, shown in answers.items()
         )
+        codes = {
+            f"verdict_{c}": VERDICT_CODES[to_system_terms(shown, assignment.left_system)]
+            for c, shown in answers.items()
+        }
+        for field, code in codes.items():
+            setattr(assignment, field, code)
         assignment.status = Assignment.Status.SUBMITTED
         assignment.submitted_at = now
         assignment.active_seconds = active_seconds
-        assignment.save(update_fields=["status", "submitted_at", "active_seconds"])
+        assignment.save(update_fields=["status", "submitted_at", "active_seconds", *codes])
         filled = Comparison.objects.filter(
             pk=assignment.comparison_id, annotations_in_progress__gt=0
         ).update(

@@ -27,6 +27,9 @@ class Verdict(models.TextChoices):
     EQUAL = "equal", "Equal"
 
 
+VERDICT_CODES = {Verdict.A: -1, Verdict.EQUAL: 0, Verdict.B: 1}
+
+
 class Shown(models.TextChoices):
     """A verdict as the annotator saw it on screen."""
 
@@ -228,6 +231,11 @@ class Assignment(models.Model):
     active_seconds = models.FloatField(null=True, blank=True)
     skip_reason = models.TextField(blank=True)
     problem_report = models.TextField(blank=True)
+    # The three verdicts again, in system terms coded A=-1, equal=0, B=+1, written in the same
+    # transaction as the judgments: the analysis reads one row per assignment, no join.
+    verdict_factual = models.SmallIntegerField(null=True, blank=True)
+    verdict_informative = models.SmallIntegerField(null=True, blank=True)
+    verdict_grammatical = models.SmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
@@ -249,6 +257,21 @@ class Assignment(models.Model):
             models.CheckConstraint(
                 condition=Q(active_seconds__isnull=True) | Q(active_seconds__gte=0),
                 name="assignment_active_seconds_positive",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(status="submitted")
+                    & Q(verdict_factual__in=[-1, 0, 1])
+                    & Q(verdict_informative__in=[-1, 0, 1])
+                    & Q(verdict_grammatical__in=[-1, 0, 1])
+                )
+                | (
+                    ~Q(status="submitted")
+                    & Q(verdict_factual__isnull=True)
+                    & Q(verdict_informative__isnull=True)
+                    & Q(verdict_grammatical__isnull=True)
+                ),
+                name="assignment_verdicts_iff_submitted",
             ),
         ]
         indexes = [

@@ -27,7 +27,7 @@ from evaluation.analysis import (
     sign_test,
 )
 from evaluation.assignments import lease_next, submit_judgments
-from evaluation.models import Assignment, Judgment, Role
+from evaluation.models import VERDICT_CODES, Assignment, Judgment, Role
 from scoring.models import MetricScore
 from tests.conftest import make_user
 
@@ -43,6 +43,11 @@ def rows_for(criterion: str, verdicts_by_comparison: dict[int, list[str]]) -> li
     ]
 
 
+def verdict_codes(verdicts: dict[str, str]) -> dict[str, int]:
+    """The codes a submitted assignment carries next to its judgments (see the model)."""
+    return {f"verdict_{c}": VERDICT_CODES[v] for c, v in verdicts.items()}
+
+
 def judge(comparison, user, verdicts: dict[str, str], *, status="submitted", active=None, wall=60):
     """A stored assignment with its judgments, system A on the left."""
     now = timezone.now()
@@ -55,6 +60,7 @@ def judge(comparison, user, verdicts: dict[str, str], *, status="submitted", act
         lease_expires_at=now + timedelta(minutes=30),
         submitted_at=now if status == "submitted" else None,
         active_seconds=active,
+        **(verdict_codes(verdicts) if status == "submitted" else {}),
     )
     Judgment.objects.bulk_create(
         Judgment(assignment=assignment, criterion=c, verdict=v, shown=SHOWN_IF_A_LEFT[v])

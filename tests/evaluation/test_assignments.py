@@ -127,6 +127,10 @@ class TestSubmitJudgments:
         assert stored == {c: (expected[c], shown[c]) for c in shown}
         item.refresh_from_db()
         assert item.status == "submitted" and item.active_seconds == 12.5
+        codes = {"A": -1, "equal": 0, "B": 1}
+        assert item.verdict_factual == codes[expected["factual"]]
+        assert item.verdict_informative == 0
+        assert item.verdict_grammatical == codes[expected["grammatical"]]
         c = item.comparison
         c.refresh_from_db()
         assert (c.annotations_done, c.annotations_in_progress) == (1, 0)

@@ -26,7 +26,7 @@ from evaluation.analysis import (
     sign_test,
 )
 from evaluation.assignments import left_system_for
-from evaluation.models import Assignment, Judgment, Role
+from evaluation.models import VERDICT_CODES, Assignment, Judgment, Role
 from evaluation.services import BatchSettings, import_batch
 from tests.conftest import make_user
 
@@ -74,6 +74,11 @@ def store(batch, simulated: list[dict]) -> None:
     """Submitted assignments and their judgments, in bulk."""
     now = timezone.now()
     pairs = sorted({(j["comparison"], j["annotator"]) for j in simulated})
+    codes: dict[tuple, dict] = {}
+    for j in simulated:
+        codes.setdefault((j["comparison"], j["annotator"]), {})[f"verdict_{j['criterion']}"] = (
+            VERDICT_CODES[j["verdict"]]
+        )
     assignments = Assignment.objects.bulk_create(
         Assignment(
             comparison_id=cid,
@@ -84,6 +89,7 @@ def store(batch, simulated: list[dict]) -> None:
             lease_expires_at=now + timedelta(minutes=30),
             submitted_at=now,
             active_seconds=60.0,
+            **codes[(cid, uid)],
         )
         for cid, uid in pairs
     )
