@@ -99,7 +99,6 @@ def lease_next(user, batch: Batch, now: datetime | None = None) -> Assignment | 
     """
     check_open(batch)
     now = now or timezone.now()
-    release_expired(batch, now)
     expires = now + timedelta(minutes=batch.lease_minutes)
     with transaction.atomic():
         own = current_assignment(user, batch)
@@ -107,10 +106,14 @@ def lease_next(user, batch: Batch, now: datetime | None = None) -> Assignment | 
             Assignment.objects.filter(pk=own.pk).update(lease_expires_at=expires)
             own.lease_expires_at = expires
             return own
-        again = _lease_own_expired(user, batch, now, expires)
-        if again is not None:
-            return again
-        return _lease_new(user, batch, now, expires)
+        leased = _lease_own_expired(user, batch, now, expires) or _lease_new(
+            user, batch, now, expires
+        )
+    # Expired leases hold their slot until someone finds nothing free: releasing them on
+    # every request would cost a query per request for a rare event.
+    if leased is None and release_expired(batch, now):
+        return lease_next(user, batch, now)
+    return leased
 
 
 def _take_slot(comparison_id: int) -> bool:

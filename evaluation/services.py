@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import Group, User
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 
 from .importing import BatchFileError, ImportSpec, ParsedDocument, Problem, parse_batch_file
 from .models import AuditEvent, Batch, Comparison, Document, Role, Summary, audit
@@ -104,7 +104,17 @@ def import_batch(
             system_b=batch.system_b,
         )
         transaction.on_commit(lambda: enqueue_batch_scoring(batch.pk, created_by))
+        transaction.on_commit(refresh_planner_statistics)
     return batch
+
+
+def refresh_planner_statistics() -> None:
+    """Fresh statistics after a bulk insert: without them (before autovacuum runs, or where it
+    is off) PostgreSQL picks a nested-loop plan that makes choosing the next comparison ~20x
+    slower."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE evaluation_comparison, evaluation_assignment")
 
 
 def write_documents(batch: Batch, docs: list[ParsedDocument]) -> None:

@@ -136,7 +136,13 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
     comparison = assignment.comparison
     a, b = comparison.summary_a.text, comparison.summary_b.text
     left, right = (a, b) if assignment.left_system == "A" else (b, a)
-    done, available = engine.progress_for(assignment.annotator, comparison.batch)
+    # Only the count of what they did: "still available" is a whole-batch query, kept for the
+    # home page rather than paid on every comparison.
+    done = Assignment.objects.filter(
+        annotator=assignment.annotator,
+        comparison__batch=comparison.batch,
+        status=Assignment.Status.SUBMITTED,
+    ).count()
     answers = extra.get("answers", {})
     criteria = [
         {
@@ -155,7 +161,6 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
         "right": right,
         "criteria": criteria,
         "done": done,
-        "available": available,
         **extra,
     }
 

@@ -38,6 +38,24 @@
     if (first) first.focus({ preventScroll: true });
   });
 
+  // A failed request (503 while the database restarts, a dropped network) keeps the form and
+  // its answers on screen and says what to do; nothing was stored, so submitting again is safe.
+  function showProblem(message) {
+    var box = document.getElementById("form-error");
+    if (!box) return;
+    box.textContent = message;
+    box.hidden = false;
+  }
+  document.addEventListener("htmx:responseError", function (event) {
+    var status = event.detail.xhr ? event.detail.xhr.status : 0;
+    showProblem(status === 503
+      ? "The server is busy or restarting: nothing was lost. Please press Enter again in a few seconds."
+      : "Something went wrong (error " + status + "). Please press Enter again; if it keeps failing, reload the page.");
+  });
+  document.addEventListener("htmx:sendError", function () {
+    showProblem("The connection dropped: nothing was lost. Please press Enter again when you are back online.");
+  });
+
   function typing(target) {
     return target.closest && target.closest("textarea, input[type=text], input[type=password], select, [contenteditable]");
   }
