@@ -46,3 +46,24 @@ def page(browser):
     page.set_default_timeout(15000)
     yield page
     context.close()
+
+
+def log_in(page, base_url: str, username: str) -> None:
+    """Log in through the form, as a person does (test users' password is "pw-" + name)."""
+    page.goto(base_url + "/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", "pw-" + username)
+    page.click("main button[type=submit]")
+    page.wait_for_url(lambda url: "/login/" not in url)
+
+
+def open_batch_for(rows: list[dict], username: str, k: int = 1):
+    """An open batch of these documents with one annotator allowed on it."""
+    from evaluation.models import Batch
+    from evaluation.services import import_batch
+    from tests.conftest import jsonl, make_user, settings_for
+
+    batch = import_batch(jsonl(rows), "f.jsonl", settings_for(k=k))
+    Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.OPEN)
+    batch.annotators.add(make_user(username, "annotator"))
+    return batch

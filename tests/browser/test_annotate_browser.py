@@ -12,6 +12,7 @@ from playwright.sync_api import expect
 from evaluation import assignments as engine
 from evaluation.models import Assignment, Batch, Judgment
 from evaluation.services import import_batch
+from tests.browser.conftest import log_in, open_batch_for
 from tests.conftest import doc_row, jsonl, make_user, settings_for
 
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "comparison.png"
@@ -106,16 +107,10 @@ class TestKeyboardJudging:
         assert Judgment.objects.count() == 9
 
     def test_it_works_with_javascript_off(self, browser, live_server):
-        batch = import_batch(jsonl([doc_row(1)]), "f.jsonl", settings_for(k=1))
-        Batch.objects.filter(pk=batch.pk).update(status="open")
-        user = make_user("nojs", "annotator")
-        batch.annotators.add(user)
+        batch = open_batch_for([doc_row(1)], "nojs")
         context = browser.new_context(java_script_enabled=False)
         page = context.new_page()
-        page.goto(live_server.url + "/login/")
-        page.fill("#id_username", "nojs")
-        page.fill("#id_password", "pw-nojs")
-        page.click("button[type=submit]")
+        log_in(page, live_server.url, "nojs")
         page.goto(f"{live_server.url}/annotate/{batch.pk}/?start")
         page.check("input[name=factual][value=left]")
         page.check("input[name=informative][value=equal]")

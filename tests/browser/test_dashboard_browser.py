@@ -10,6 +10,7 @@ from playwright.sync_api import expect
 
 from evaluation.models import Batch
 from scoring.tasks import score_rouge
+from tests.browser.conftest import log_in
 from tests.conftest import doc_row, jsonl, make_user
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -22,14 +23,6 @@ def files(tmp_path):
     good = tmp_path / "good.jsonl"
     good.write_bytes(jsonl([doc_row(i) for i in range(1, 4)]))
     return bad, good
-
-
-def log_in(page, base: str, username: str) -> None:
-    page.goto(base + "/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", "pw-" + username)
-    page.click("button[type=submit]")
-    page.wait_for_url(lambda url: "/login/" not in url)
 
 
 @pytest.mark.browser
