@@ -48,7 +48,8 @@ def start_worker(
 
 
 def stop_worker(worker: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
-    """Stop the worker and its pool children (its own process group)."""
+    """Stop the worker and its pool children (its own process group), and wait until every one
+    of them is gone: a child left behind keeps a database session open."""
     if worker.poll() is None:
         os.killpg(worker.pid, sig)
         try:
@@ -56,6 +57,17 @@ def stop_worker(worker: subprocess.Popen, sig: int = signal.SIGTERM) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
+    if not wait_for(lambda: not _group_alive(worker.pid), timeout=20, interval=0.1):
+        os.killpg(worker.pid, signal.SIGKILL)
+        wait_for(lambda: not _group_alive(worker.pid), timeout=10, interval=0.1)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def wait_for(condition, timeout: float = 90, interval: float = 0.3) -> bool:
