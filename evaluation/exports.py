@@ -256,7 +256,8 @@ SCORE_COLUMNS = [
 
 def export_scores(batch: Batch, fmt: str = "csv") -> Iterator[str]:
     """One row per summary and metric: status "ok" with a value, "no_score" with the reason
-    (value empty / null, never zero), or "not_scored" when no score was stored yet."""
+    (value empty / null, never zero), "not_scored" when no score was stored yet, or, for QUALS
+    with no model set, "not_configured"."""
     from scoring.models import Metric
 
     relations = {
@@ -276,13 +277,19 @@ def export_scores(batch: Batch, fmt: str = "csv") -> Iterator[str]:
 
 
 def _score_rows(batch: Batch, metrics: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
+    from scoring.services import quals_configured
+
     role = {batch.system_a: "A", batch.system_b: "B"}
+    # A QUALS that was never computed because no model is set is "not_configured", not pending.
+    unscored = dict.fromkeys(metrics, "not_scored")
+    if not quals_configured():
+        unscored["quals"] = "not_configured"
     for doc, summary_id, system, *scores in rows:
         for i, metric in enumerate(metrics):
             status, value, reason, version = scores[4 * i : 4 * i + 4]
             yield (
                 batch.name, batch.dataset, doc, summary_id, system, role.get(system, ""), metric,
-                status or "not_scored", value, reason or "", version or "",
+                status or unscored[metric], value, reason or "", version or "",
             )  # fmt: skip
 
 

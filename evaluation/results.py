@@ -38,8 +38,13 @@ def metric_rows(batch_ids: list[int], data: analysis.Judgments) -> list:
         .order_by("id")
         .values_list("id", "summary_a_id", "summary_b_id")
     )
+    from scoring.services import quals_configured
+
     results = []
     for metric, label in METRICS:
+        if metric == "quals" and not quals_configured():
+            results.append((label, None))  # shown as "not configured", never as numbers
+            continue
         scores = analysis._scores(batch_ids, metric)
         rows = [
             (cid, scores.get(a, analysis.NOT_SCORED), scores.get(b, analysis.NOT_SCORED))

@@ -80,6 +80,20 @@ class TestBatchResults:
         rows = {r["r"].criterion: r["r"] for r in excluded.context["rows"]}
         assert rows["factual"].judgments == 0
 
+    def test_quals_says_not_configured_instead_of_numbers(
+        self, client, researcher, judged, settings
+    ):
+        settings.QUALS_MODEL = ""
+        client.force_login(researcher)
+        response = client.get(reverse("batch_results", args=[judged.pk]))
+        metrics = dict(response.context["metrics"])
+        assert metrics["QUALS"] is None and metrics["ROUGE-L"] is not None
+        assert b"Not configured (set QUALS_MODEL" in response.content
+        export = client.get(reverse("batch_export", args=[judged.pk, "scores", "csv"]))
+        lines = b"".join(export.streaming_content).decode().splitlines()
+        quals_rows = [line for line in lines if ",quals," in line]
+        assert quals_rows and all(",not_configured," in line for line in quals_rows)
+
     def test_the_chart_downloads_as_valid_svg(self, client, researcher, judged):
         client.force_login(researcher)
         response = client.get(reverse("batch_chart", args=[judged.pk]))
