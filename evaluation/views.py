@@ -139,8 +139,8 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
     # Only the count of what they did: "still available" is a whole-batch query, kept for the
     # home page rather than paid on every comparison.
     done = Assignment.objects.filter(
-        annotator=assignment.annotator,
-        comparison__batch=comparison.batch,
+        annotator_id=assignment.annotator_id,
+        comparison__batch_id=comparison.batch_id,
         status=Assignment.Status.SUBMITTED,
     ).count()
     answers = extra.get("answers", {})
