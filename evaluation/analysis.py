@@ -28,6 +28,7 @@ Typical use by the results page::
 
 from __future__ import annotations
 
+import io
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -37,7 +38,7 @@ from typing import NamedTuple
 
 import krippendorff
 import numpy as np
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import (
     Count,
     DurationField,
@@ -175,32 +176,50 @@ def load_batch_data(
 ) -> tuple[Judgments, Timing]:
     """Judgments and timing in one query: what the results page needs.
 
-    One row per submitted assignment (GROUP BY assignment) with its three verdicts coded in
-    SQL, streamed in chunks straight into numpy: a third of the rows of a judgment-per-row
-    query and no Python work per judgment, so 1M judgments load in about a second.
+    One row per submitted assignment with its three verdict codes (stored on the assignment
+    beside its judgments), straight into numpy: a third of the rows of a judgment-per-row
+    query, no join, and no Python work per judgment.
     """
     query = _assignment_rows(list(batch_ids), list(exclude_annotator_ids), timing)
-    width = 4 + len(CRITERIA)
-    chunks = [np.empty((0, width))]
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            # Room to group a million judgments in memory instead of sorting them on disk;
-            # SET LOCAL ends with this transaction.
-            with connection.cursor() as cursor:
-                cursor.execute("SET LOCAL work_mem = '64MB'")
-        rows = query.iterator(chunk_size=CHUNK)
-        if timing and not connection.features.has_native_duration_field:
-            rows = ((*row[:-1], row[-1].total_seconds()) for row in rows)
-        while chunk := list(islice(rows, CHUNK)):
-            # float64: None becomes NaN, and ids below 2**53 stay exact.
-            chunk = np.array(chunk, dtype=np.float64)
-            chunks.append(chunk if timing else np.pad(chunk, ((0, 0), (0, 2))))
-    table = np.concatenate(chunks)
+    if connection.vendor == "postgresql":
+        table = _copied_table(query)
+    else:
+        table = _fetched_table(query, timing)
+    if not timing:
+        table = np.pad(table, ((0, 0), (0, 2)))
     return _judgments_from(table), Timing(
         annotator=table[:, 1].astype(np.int64),
         active_seconds=table[:, 2 + len(CRITERIA)].copy(),
         wall_seconds=table[:, 3 + len(CRITERIA)].copy(),
     )
+
+
+def _copied_table(query) -> np.ndarray:
+    """PostgreSQL sends the rows as CSV through COPY and numpy parses them in C: no Python
+    object per value (about four times faster than fetching 333k rows through the cursor)."""
+    sql, params = query.query.sql_with_params()
+    buffer = io.BytesIO()
+    with connection.cursor() as cursor:
+        raw = cursor.cursor
+        select = raw.mogrify(sql, params).decode()
+        raw.copy_expert(f"COPY ({select}) TO STDOUT WITH (FORMAT csv, NULL 'nan')", buffer)
+    width = len(query.query.values_select) + len(query.query.annotation_select)
+    if not buffer.getbuffer().nbytes:
+        return np.empty((0, width))
+    buffer.seek(0)
+    # float64: NaN for NULL, and ids below 2**53 stay exact.
+    return np.loadtxt(buffer, delimiter=",", dtype=np.float64, ndmin=2)
+
+
+def _fetched_table(query, timing: bool) -> np.ndarray:
+    rows = query.iterator(chunk_size=CHUNK)
+    if timing and not connection.features.has_native_duration_field:
+        rows = ((*row[:-1], row[-1].total_seconds()) for row in rows)
+    width = 2 + len(CRITERIA) + (2 if timing else 0)
+    chunks = [np.empty((0, width))]
+    while chunk := list(islice(rows, CHUNK)):
+        chunks.append(np.array(chunk, dtype=np.float64))
+    return np.concatenate(chunks)
 
 
 def _assignment_rows(batch_ids: list[int], exclude: list[int], timing: bool):
