@@ -630,8 +630,13 @@ class MetricAgreement:
 NOT_SCORED = "not scored yet"
 
 
-def metric_agreement(batch_ids: Iterable[int], metric: str) -> MetricAgreement:
-    """Load scores and factual majorities for these batches and compare them (see the class)."""
+def metric_agreement(
+    batch_ids: Iterable[int], metric: str, majorities: dict[int, int] | None = None
+) -> MetricAgreement:
+    """Load scores and factual majorities for these batches and compare them (see the class).
+
+    `majorities` (see `majorities_of`) replaces the database's when some annotators are
+    excluded from the judgments in hand."""
     batch_ids = list(batch_ids)
     pairs = (
         Comparison.objects.filter(batch_id__in=batch_ids, is_check=False)
@@ -642,7 +647,9 @@ def metric_agreement(batch_ids: Iterable[int], metric: str) -> MetricAgreement:
     rows = []
     for cid, sa, sb in pairs.iterator(chunk_size=CHUNK):
         rows.append((cid, scores.get(sa, NOT_SCORED), scores.get(sb, NOT_SCORED)))
-    return compare_metric_with_humans(metric, rows, factual_majorities(batch_ids))
+    if majorities is None:
+        majorities = factual_majorities(batch_ids)
+    return compare_metric_with_humans(metric, rows, majorities)
 
 
 def _scores(batch_ids: list[int], metric: str) -> dict[int, float | str]:
@@ -656,6 +663,14 @@ def _scores(batch_ids: list[int], metric: str) -> dict[int, float | str]:
         sid: value if status == MetricScore.Status.OK else (reason or "no score")
         for sid, status, value, reason in query.iterator(chunk_size=CHUNK)
     }
+
+
+def majorities_of(rows: Judgments | Iterable[Sequence], criterion: str) -> dict[int, int]:
+    """comparison id -> majority verdict (-1, 0, +1, or -2 for no majority) of these judgments."""
+    ids, counts = comparison_counts(rows, criterion)
+    if not len(ids):
+        return {}
+    return dict(zip(ids.tolist(), majority_codes(counts).tolist(), strict=True))
 
 
 def factual_majorities(batch_ids: Iterable[int]) -> dict[int, int]:

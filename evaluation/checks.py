@@ -12,7 +12,6 @@ import re
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Q
 
 from .models import Assignment, Batch, Comparison, Criterion, Judgment, Summary, Verdict
 
@@ -147,8 +146,3 @@ def check_accuracy(batch: Batch) -> list[CheckAccuracy]:
 
 def flagged_annotator_ids(batch: Batch) -> list[int]:
     return [e.annotator_id for e in check_accuracy(batch) if e.flagged]
-
-
-def real_comparisons(batch: Batch):
-    """The comparisons that count in the results: checks never do."""
-    return Comparison.objects.filter(Q(batch=batch) & Q(is_check=False))

@@ -24,20 +24,13 @@ from .services import (
     create_annotator_accounts,
     import_batch,
 )
-from .views import role_required, scoring_context
+from .views import batch_or_404, role_required, scoring_context
 
 STATUS_ACTIONS = {
     "open": Batch.Status.OPEN,
     "pause": Batch.Status.PAUSED,
     "close": Batch.Status.CLOSED,
 }
-
-
-def _batch(batch_id: int) -> Batch:
-    batch = Batch.objects.filter(pk=batch_id).first()
-    if batch is None:
-        raise Http404("No such batch.")
-    return batch
 
 
 @require_GET
@@ -122,7 +115,7 @@ def progress_context(batch: Batch) -> dict:
 @require_http_methods(["GET", "POST"])
 @role_required(Role.ADMIN)
 def batch_manage(request, batch_id: int):
-    batch = _batch(batch_id)
+    batch = batch_or_404(batch_id)
     form = BatchSettingsForm(request.POST or None, instance=batch)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -156,7 +149,7 @@ def batch_manage(request, batch_id: int):
 @role_required(Role.ADMIN)
 def batch_progress(request, batch_id: int):
     """The live progress partial; 286 stops htmx polling once nothing can move."""
-    batch = _batch(batch_id)
+    batch = batch_or_404(batch_id)
     context = progress_context(batch)
     response = render(request, "evaluation/batch_manage.html#progress", context)
     if not context["moving"]:
@@ -167,7 +160,7 @@ def batch_progress(request, batch_id: int):
 @require_POST
 @role_required(Role.ADMIN)
 def batch_status(request, batch_id: int):
-    batch = _batch(batch_id)
+    batch = batch_or_404(batch_id)
     new = STATUS_ACTIONS.get(request.POST.get("action", ""))
     if new is None:
         return HttpResponse("Unknown action.", status=400)
@@ -182,7 +175,7 @@ def batch_status(request, batch_id: int):
 def batch_rescore(request, batch_id: int):
     from scoring.services import ScoringNotConfigured, start_batch_scoring
 
-    batch = _batch(batch_id)
+    batch = batch_or_404(batch_id)
     metric = request.POST.get("metric", "")
     kinds = [metric] if metric in ("rouge", "quals") else None
     force = request.POST.get("force") == "1"
@@ -204,7 +197,7 @@ def batch_rescore(request, batch_id: int):
 @require_POST
 @role_required(Role.ADMIN)
 def batch_checks(request, batch_id: int):
-    batch = _batch(batch_id)
+    batch = batch_or_404(batch_id)
     if request.POST.get("action") == "create":
         try:
             count = max(0, min(int(request.POST.get("count", "0")), 500))

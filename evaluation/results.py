@@ -10,48 +10,23 @@ from django.views.decorators.http import require_GET
 from . import analysis, checks, exports
 from .charts import stacked_bars_svg
 from .models import AuditEvent, Batch, Role, audit
-from .views import role_required
+from .views import batch_or_404, role_required
 
 METRICS = [("quals", "QUALS"), ("rougeL", "ROUGE-L"), ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2")]
 
 
-def _batch(batch_id: int) -> Batch:
-    batch = Batch.objects.filter(pk=batch_id).first()
-    if batch is None:
-        raise Http404("No such batch.")
-    return batch
-
-
-def factual_majorities(data: analysis.Judgments) -> dict[int, int]:
-    """From the judgments in hand, so that excluded annotators are excluded here too."""
-    ids, counts = analysis.comparison_counts(data, "factual")
-    codes = analysis.majority_codes(counts) if len(ids) else np.array([], dtype=np.int64)
-    return dict(zip(ids.tolist(), codes.tolist(), strict=True))
-
-
 def metric_rows(batch_ids: list[int], data: analysis.Judgments) -> list:
-    from .models import Comparison
-
-    majorities = factual_majorities(data)
-    pairs = list(
-        Comparison.objects.filter(batch_id__in=batch_ids, is_check=False)
-        .order_by("id")
-        .values_list("id", "summary_a_id", "summary_b_id")
-    )
+    """Each metric against the human factual majority of the judgments in hand, so that
+    excluded annotators are excluded here too; QUALS without a model is None."""
     from scoring.services import quals_configured
 
-    results = []
-    for metric, label in METRICS:
-        if metric == "quals" and not quals_configured():
-            results.append((label, None))  # shown as "not configured", never as numbers
-            continue
-        scores = analysis._scores(batch_ids, metric)
-        rows = [
-            (cid, scores.get(a, analysis.NOT_SCORED), scores.get(b, analysis.NOT_SCORED))
-            for cid, a, b in pairs
-        ]
-        results.append((label, analysis.compare_metric_with_humans(metric, rows, majorities)))
-    return results
+    majorities = analysis.majorities_of(data, "factual")
+    return [
+        (label, None)
+        if metric == "quals" and not quals_configured()
+        else (label, analysis.metric_agreement(batch_ids, metric, majorities))
+        for metric, label in METRICS
+    ]
 
 
 def criterion_rows(data: analysis.Judgments) -> list[dict]:
@@ -82,7 +57,7 @@ def excluded_for(batches: list[Batch], exclude_flagged: bool) -> list[int]:
 @require_GET
 @role_required(Role.RESEARCHER, Role.ADMIN)
 def batch_results(request, batch_id: int):
-    batch = _batch(batch_id)
+    batch = batch_or_404(batch_id)
     exclude_flagged = request.GET.get("exclude_flagged") == "1"
     flagged = checks.flagged_annotator_ids(batch)
     excluded = flagged if exclude_flagged else []
@@ -113,7 +88,7 @@ def batch_results(request, batch_id: int):
 @role_required(Role.RESEARCHER, Role.ADMIN)
 def batch_chart(request, batch_id: int):
     """The stacked-bar chart as a downloadable SVG file."""
-    batch = _batch(batch_id)
+    batch = batch_or_404(batch_id)
     data, _ = analysis.load_batch_data([batch.pk], timing=False)
     svg = stacked_bars_svg(
         {batch.dataset: analysis.results_table(data)},
@@ -130,7 +105,7 @@ def batch_chart(request, batch_id: int):
 @role_required(Role.RESEARCHER, Role.ADMIN)
 def batch_export(request, batch_id: int, what: str, fmt: str):
     """Stream an export with constant memory; the download is written to the audit log."""
-    batch = _batch(batch_id)
+    batch = batch_or_404(batch_id)
     if what not in exports.WHATS or fmt not in exports.FORMATS:
         raise Http404("No such export.")
     audit(request.user, AuditEvent.Action.EXPORT, batch, f"{what}.{fmt}")

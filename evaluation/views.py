@@ -239,7 +239,7 @@ def skip(request, assignment_id: int):
     return _render_next(request, item.comparison.batch)
 
 
-def _any_batch(batch_id: int) -> Batch:
+def batch_or_404(batch_id: int) -> Batch:
     batch = Batch.objects.filter(pk=batch_id).first()
     if batch is None:
         raise Http404("No such batch.")
@@ -257,7 +257,7 @@ def scoring_context(batch: Batch) -> dict:
 @require_GET
 @role_required(Role.RESEARCHER, Role.ADMIN)
 def batch_detail(request, batch_id: int):
-    batch = _any_batch(batch_id)
+    batch = batch_or_404(batch_id)
     counts = batch.comparisons.filter(is_check=False).aggregate(
         n=Count("id"),
         done=Sum("annotations_done"),
@@ -272,7 +272,7 @@ def batch_detail(request, batch_id: int):
 @role_required(Role.RESEARCHER, Role.ADMIN)
 def batch_scoring(request, batch_id: int):
     """The scoring progress partial; status 286 tells htmx to stop polling once nothing runs."""
-    batch = _any_batch(batch_id)
+    batch = batch_or_404(batch_id)
     context = scoring_context(batch)
     response = render(request, "evaluation/batch_detail.html#scoring", context)
     if not context["scoring_running"]:
