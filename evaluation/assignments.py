@@ -5,6 +5,9 @@ Capacity lives on the comparison row (`annotations_done` + `annotations_in_progr
 (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL, so concurrent annotators take different rows
 without waiting; SQLite serialises writers with BEGIN IMMEDIATE instead), and every counter change
 is a conditional UPDATE whose row count is checked, as in healthchecks' sendalerts.
+
+The judging page stores a judgment set and leases the next comparison in one transaction
+(`submit_and_lease_next`): one commit a judgment set, and an error rolls back both.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
 from django.utils import timezone
 
 from .models import (
+    HAS_ROOM,
     VERDICT_CODES,
     Assignment,
     AuditEvent,
@@ -27,9 +31,11 @@ from .models import (
     Judgment,
     Shown,
     audit,
+    audits_together,
 )
 
-FREE = F("annotations_needed") - F("annotations_done") - F("annotations_in_progress")
+# The lease order: least judged first; the index `comparison_lease_order` reads in this order.
+TAKEN = F("annotations_done") + F("annotations_in_progress")
 
 
 class BatchNotOpen(Exception):
@@ -99,16 +105,8 @@ def lease_next(user, batch: Batch, now: datetime | None = None) -> Assignment | 
     """
     check_open(batch)
     now = now or timezone.now()
-    expires = now + timedelta(minutes=batch.lease_minutes)
     with transaction.atomic():
-        own = current_assignment(user, batch)
-        if own is not None:
-            Assignment.objects.filter(pk=own.pk).update(lease_expires_at=expires)
-            own.lease_expires_at = expires
-            return own
-        leased = _lease_own_expired(user, batch, now, expires) or _lease_new(
-            user, batch, now, expires
-        )
+        leased = _lease(user, batch, now)
     # Expired leases hold their slot until someone finds nothing free: releasing them on
     # every request would cost a query per request for a rare event.
     if leased is None and release_expired(batch, now):
@@ -116,21 +114,39 @@ def lease_next(user, batch: Batch, now: datetime | None = None) -> Assignment | 
     return leased
 
 
+def _lease(user, batch: Batch, now: datetime) -> Assignment | None:
+    """lease_next's work, inside the caller's transaction."""
+    expires = now + timedelta(minutes=batch.lease_minutes)
+    own = _own_unfinished(user, batch)
+    if own and own[0].status == Assignment.Status.LEASED:
+        Assignment.objects.filter(pk=own[0].pk).update(lease_expires_at=expires)
+        own[0].lease_expires_at = expires
+        return own[0]
+    return _lease_own_expired(own, expires) or _lease_new(user, batch, now, expires)
+
+
 def _take_slot(comparison_id: int) -> bool:
     return bool(
-        Comparison.objects.filter(pk=comparison_id)
-        .alias(free=FREE)
-        .filter(free__gt=0)
-        .update(annotations_in_progress=F("annotations_in_progress") + 1)
+        Comparison.objects.filter(HAS_ROOM, pk=comparison_id).update(
+            annotations_in_progress=F("annotations_in_progress") + 1
+        )
     )
 
 
-def _lease_own_expired(user, batch: Batch, now: datetime, expires: datetime):
+def _own_unfinished(user, batch: Batch) -> list[Assignment]:
+    """In one query: the annotator's live lease if any, else their five latest expired ones."""
+    return list(
+        Assignment.objects.filter(
+            annotator=user,
+            comparison__batch=batch,
+            status__in=[Assignment.Status.LEASED, Assignment.Status.EXPIRED],
+        ).order_by("-status", "-lease_expires_at", "id")[:5]  # "leased" sorts after "expired"
+    )
+
+
+def _lease_own_expired(own: list[Assignment], expires: datetime) -> Assignment | None:
     """An annotator who comes back after their lease ran out gets it back if nobody filled it."""
-    expired = Assignment.objects.filter(
-        annotator=user, comparison__batch=batch, status=Assignment.Status.EXPIRED
-    ).order_by("-lease_expires_at")
-    for assignment in expired[:5]:
+    for assignment in own:
         locked = (
             Comparison.objects.select_for_update(skip_locked=True)
             .filter(pk=assignment.comparison_id)
@@ -164,11 +180,11 @@ def _lease_new(user, batch: Batch, now: datetime, expires: datetime) -> Assignme
 
 def _lease_from(user, batch: Batch, now: datetime, expires: datetime, *, is_check: bool):
     candidate = (
-        Comparison.objects.filter(batch=batch, is_check=is_check)
-        .alias(free=FREE, taken=F("annotations_done") + F("annotations_in_progress"))
-        .filter(free__gt=0)
+        # `is_check = <value>`, not Django's `NOT is_check`: SQLite only reads the lease index
+        # for an equality on its column.
+        Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=Value(is_check))
         .exclude(assignments__annotator=user)
-        .order_by("taken", "id")
+        .order_by(TAKEN, "id")
         .select_for_update(skip_locked=True)
         .first()
     )
@@ -200,8 +216,10 @@ def clean_answers(answers: dict[str, str]) -> dict[str, str]:
 
 
 def _lock_own(user, assignment_id: int) -> Assignment:
+    # Only the assignment's row: locking the joined batch row too would make every submission
+    # in the batch wait for the one before it to commit.
     assignment = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self",))
         .select_related("comparison__batch")
         .filter(pk=assignment_id)
         .first()
@@ -226,48 +244,79 @@ def submit_judgments(
     """
     now = now or timezone.now()
     with transaction.atomic():
-        assignment = _lock_own(user, assignment_id)
-        if assignment.status == Assignment.Status.SUBMITTED:
-            if _stored_answers(assignment) == answers:
-                return assignment
-            raise SubmissionRefused(
-                "You already submitted this comparison; its answers cannot be changed."
-            )
-        _check_live(assignment, now)
-        answers = clean_answers(answers)
-        Judgment.objects.bulk_create(
-            Judgment(
-                assignment=assignment,
-                criterion=criterion,
-                shown=shown,
-                verdict=to_system_terms(shown, assignment.left_system),
-            )
-            for criterion, shown in answers.items()
+        return _store_judgments(user, assignment_id, answers, active_seconds, now)
+
+
+def submit_and_lease_next(
+    user,
+    assignment_id: int,
+    answers: dict[str, str],
+    active_seconds: float | None = None,
+    now: datetime | None = None,
+) -> tuple[Assignment, Assignment | None, str | None]:
+    """submit_judgments, then lease_next in the same transaction: (stored, next, why none).
+
+    `why none` is the reason when the batch hands out nothing more (paused or closed); `next`
+    is None with no reason when nothing is left for this annotator.
+    """
+    now = now or timezone.now()
+    with transaction.atomic(), audits_together():
+        stored = _store_judgments(user, assignment_id, answers, active_seconds, now)
+        batch = stored.comparison.batch
+        try:
+            check_open(batch)
+        except BatchNotOpen as e:
+            return stored, None, str(e)
+        leased = _lease(user, batch, now)
+    if leased is None and release_expired(batch, now):
+        return stored, lease_next(user, batch, now), None
+    return stored, leased, None
+
+
+def _store_judgments(user, assignment_id, answers, active_seconds, now) -> Assignment:
+    """submit_judgments' work, inside the caller's transaction."""
+    assignment = _lock_own(user, assignment_id)
+    if assignment.status == Assignment.Status.SUBMITTED:
+        if _stored_answers(assignment) == answers:
+            return assignment
+        raise SubmissionRefused(
+            "You already submitted this comparison; its answers cannot be changed."
         )
-        codes = {
-            f"verdict_{c}": VERDICT_CODES[to_system_terms(shown, assignment.left_system)]
-            for c, shown in answers.items()
-        }
-        for field, code in codes.items():
-            setattr(assignment, field, code)
-        assignment.status = Assignment.Status.SUBMITTED
-        assignment.submitted_at = now
-        assignment.active_seconds = active_seconds
-        assignment.save(update_fields=["status", "submitted_at", "active_seconds", *codes])
-        filled = Comparison.objects.filter(
-            pk=assignment.comparison_id, annotations_in_progress__gt=0
-        ).update(
-            annotations_done=F("annotations_done") + 1,
-            annotations_in_progress=F("annotations_in_progress") - 1,
+    _check_live(assignment, now)
+    answers = clean_answers(answers)
+    Judgment.objects.bulk_create(
+        Judgment(
+            assignment=assignment,
+            criterion=criterion,
+            shown=shown,
+            verdict=to_system_terms(shown, assignment.left_system),
         )
-        if filled != 1:
-            raise SubmissionRefused("This comparison has all the judgments it needs.")
-        audit(
-            user,
-            AuditEvent.Action.SUBMIT,
-            assignment.comparison.batch,
-            f"assignment {assignment.pk}",
-        )
+        for criterion, shown in answers.items()
+    )
+    codes = {
+        f"verdict_{c}": VERDICT_CODES[to_system_terms(shown, assignment.left_system)]
+        for c, shown in answers.items()
+    }
+    for field, code in codes.items():
+        setattr(assignment, field, code)
+    assignment.status = Assignment.Status.SUBMITTED
+    assignment.submitted_at = now
+    assignment.active_seconds = active_seconds
+    assignment.save(update_fields=["status", "submitted_at", "active_seconds", *codes])
+    filled = Comparison.objects.filter(
+        pk=assignment.comparison_id, annotations_in_progress__gt=0
+    ).update(
+        annotations_done=F("annotations_done") + 1,
+        annotations_in_progress=F("annotations_in_progress") - 1,
+    )
+    if filled != 1:
+        raise SubmissionRefused("This comparison has all the judgments it needs.")
+    audit(
+        user,
+        AuditEvent.Action.SUBMIT,
+        assignment.comparison.batch,
+        f"assignment {assignment.pk}",
+    )
     return assignment
 
 
@@ -327,9 +376,7 @@ def progress_for(user, batch: Batch) -> tuple[int, int]:
         annotator=user, comparison__batch=batch, status=Assignment.Status.SUBMITTED
     ).count()
     available = (
-        Comparison.objects.filter(batch=batch, is_check=False)
-        .alias(free=FREE)
-        .filter(free__gt=0)
+        Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=False)
         .exclude(assignments__annotator=user)
         .count()
     ) + (1 if current_assignment(user, batch) else 0)

@@ -7,6 +7,9 @@ comparison than it needs, verdicts stored in system terms next to what was on sc
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
@@ -50,7 +53,7 @@ def user_role(user) -> str | None:
         return None
     if user.is_superuser:
         return Role.ADMIN
-    names = {g.name for g in user.groups.all()}
+    names = set(user.groups.values_list("name", flat=True))  # names only: no model objects
     for role in (Role.ADMIN, Role.RESEARCHER, Role.ANNOTATOR):
         if role.value in names:
             return role
@@ -163,6 +166,11 @@ class Summary(models.Model):
         return f"{self.document.external_id} / {self.system}"
 
 
+# A comparison still has room for another annotator. Written exactly so wherever it filters
+# (the partial index below only serves queries whose condition reads the same).
+HAS_ROOM = Q(annotations_needed__gt=F("annotations_done") + F("annotations_in_progress"))
+
+
 class Comparison(models.Model):
     """One document with its two summaries inside a batch.
 
@@ -202,7 +210,18 @@ class Comparison(models.Model):
                 name="comparison_never_overfilled",
             ),
         ]
-        indexes = [models.Index(fields=["batch", "is_check", "annotations_done"])]
+        indexes = [
+            # The lease order (least judged first) over comparisons with room left, so that
+            # leasing reads the index from its start instead of sorting the whole batch.
+            models.Index(
+                "batch",
+                "is_check",
+                F("annotations_done") + F("annotations_in_progress"),
+                "id",
+                condition=HAS_ROOM,
+                name="comparison_lease_order",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.batch.name}: {self.document.external_id}"
@@ -347,11 +366,34 @@ class AuditEvent(models.Model):
         return f"{self.at:%Y-%m-%d %H:%M} {self.actor} {self.action} {self.target}"
 
 
+_audit_buffer: ContextVar[list[AuditEvent] | None] = ContextVar("audit_buffer", default=None)
+
+
 def audit(actor, action: str, batch=None, target: str = "", **details) -> None:
-    AuditEvent.objects.create(
+    event = AuditEvent(
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         action=action,
         batch=batch,
         target=target[:200],
         details=details,
     )
+    buffer = _audit_buffer.get()
+    if buffer is None:
+        event.save()
+    else:
+        buffer.append(event)
+
+
+@contextmanager
+def audits_together():
+    """The audit events of the block, written in one INSERT when it ends without an error.
+
+    Use it inside the block's transaction, so that the events commit with what they record.
+    """
+    events: list[AuditEvent] = []
+    token = _audit_buffer.set(events)
+    try:
+        yield
+    finally:
+        _audit_buffer.reset(token)
+    AuditEvent.objects.bulk_create(events)

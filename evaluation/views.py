@@ -50,19 +50,21 @@ def _annotator_batch(user, batch_id: int) -> Batch:
     return batch
 
 
-def _own_assignment(user, assignment_id: int) -> Assignment:
+def _own_assignment(user, assignment_id: int, batch: Batch | None = None) -> Assignment:
+    """The annotator's assignment with the texts its page shows; 404 for anybody else's.
+
+    Pass the batch when it is already in hand: one join less on the judging hot path.
+    """
+    related = ["comparison__document", "comparison__summary_a", "comparison__summary_b"]
     assignment = (
-        Assignment.objects.select_related(
-            "comparison__batch",
-            "comparison__document",
-            "comparison__summary_a",
-            "comparison__summary_b",
-        )
+        Assignment.objects.select_related(*related, *([] if batch else ["comparison__batch"]))
         .filter(pk=assignment_id, annotator=user)
         .first()
     )
     if assignment is None:
         raise Http404("No such comparison.")
+    if batch is not None:
+        assignment.comparison.batch = batch
     return assignment
 
 
@@ -176,28 +178,33 @@ def assignment(request, assignment_id: int):
 
 
 def _render_next(request, batch: Batch) -> HttpResponse:
-    """After a submit: the next comparison swapped in for htmx, a redirect otherwise."""
+    """After a submit or skip: the next comparison swapped in for htmx, a redirect otherwise."""
     if not request.htmx:
         return redirect("annotate", batch.pk)
     try:
-        item = engine.lease_next(request.user, batch)
+        item, message = engine.lease_next(request.user, batch), None
     except engine.BatchNotOpen as e:
         item, message = None, str(e)
-    else:
-        message = None
+    return _next_fragment(request, batch, item, message)
+
+
+def _next_fragment(request, batch: Batch, item: Assignment | None, message: str | None):
+    """The next comparison as the htmx fragment, or the finished notice (with the reason)."""
     if item is None:
         done, _ = engine.progress_for(request.user, batch)
         context = {"batch": batch, "message": message, "done": done}
         response = render(request, "evaluation/finished.html#work", context)
         response["HX-Push-Url"] = reverse("annotate", args=[batch.pk]) + "?start"
         return response
-    item = _own_assignment(request.user, item.pk)
+    item = _own_assignment(request.user, item.pk, batch)
     response = render(request, "evaluation/annotate.html#work", comparison_context(item))
     response["HX-Push-Url"] = reverse("assignment", args=[item.pk])
     return response
 
 
-def _refused(request, item: Assignment, message: str, status: int, answers=None):
+def _refused(request, assignment_id: int, message: str, status: int, answers=None):
+    """The comparison again with the reason; 404 when it is not this annotator's."""
+    item = _own_assignment(request.user, assignment_id)
     template = "evaluation/annotate.html#work" if request.htmx else "evaluation/annotate.html"
     context = comparison_context(item, error=message, answers=answers or {})
     return render(request, template, context, status=status)
@@ -214,29 +221,34 @@ def _active_seconds(raw: str | None) -> float | None:
 @require_POST
 @role_required(Role.ANNOTATOR)
 def submit(request, assignment_id: int):
-    item = _own_assignment(request.user, assignment_id)
     answers = {c: request.POST.get(c, "") for c in Criterion.values}
     seconds = _active_seconds(request.POST.get("active_seconds"))
     try:
-        engine.submit_judgments(request.user, item.pk, answers, seconds)
+        if request.htmx:  # the next comparison is leased in the same transaction
+            stored, item, message = engine.submit_and_lease_next(
+                request.user, assignment_id, answers, seconds
+            )
+        else:
+            stored = engine.submit_judgments(request.user, assignment_id, answers, seconds)
     except engine.IncompleteSubmission as e:
-        return _refused(request, item, str(e), 400, answers)
+        return _refused(request, assignment_id, str(e), 400, answers)
     except engine.SubmissionRefused as e:
-        return _refused(request, item, str(e), 409, answers)
-    return _render_next(request, item.comparison.batch)
+        return _refused(request, assignment_id, str(e), 409, answers)
+    if not request.htmx:
+        return redirect("annotate", stored.comparison.batch_id)
+    return _next_fragment(request, stored.comparison.batch, item, message)
 
 
 @require_http_methods(["POST"])
 @role_required(Role.ANNOTATOR)
 def skip(request, assignment_id: int):
-    item = _own_assignment(request.user, assignment_id)
     problem = request.POST.get("kind") == "problem"
     reason = request.POST.get("reason", "")
     try:
-        engine.skip_assignment(request.user, item.pk, reason, problem=problem)
+        skipped = engine.skip_assignment(request.user, assignment_id, reason, problem=problem)
     except engine.SubmissionRefused as e:
-        return _refused(request, item, str(e), 400)
-    return _render_next(request, item.comparison.batch)
+        return _refused(request, assignment_id, str(e), 400)
+    return _render_next(request, skipped.comparison.batch)
 
 
 def batch_or_404(batch_id: int) -> Batch:

@@ -111,6 +111,35 @@ class TestSubmit:
         assert response["HX-Push-Url"] == reverse("assignment", args=[following.pk])
         assert b'id="work"' in response.content and b"<html" not in response.content
 
+    def test_htmx_submit_stays_within_its_query_budget(
+        self, client, judging, django_assert_max_num_queries
+    ):
+        """The judging hot path (bench/load.py): session, user, role, one transaction that
+        stores the set and leases the next comparison, then the next page. A query more a
+        submission is a regression at a hundred submissions a second."""
+        with django_assert_max_num_queries(16):
+            response = client.post(
+                reverse("submit", args=[judging.pk]), ANSWERS, HTTP_HX_REQUEST="true"
+            )
+        assert response.status_code == 200 and Judgment.objects.count() == 3
+
+    def test_a_paused_batch_keeps_the_htmx_submission_and_says_so(
+        self, client, judging, open_batch
+    ):
+        Batch.objects.filter(pk=open_batch.pk).update(status=Batch.Status.PAUSED)
+        response = client.post(
+            reverse("submit", args=[judging.pk]), ANSWERS, HTTP_HX_REQUEST="true"
+        )
+        assert response.status_code == 200 and b"paused" in response.content
+        assert Judgment.objects.filter(assignment=judging).count() == 3
+        assert Assignment.objects.count() == 1
+
+    def test_it_is_404_to_submit_someone_elses_comparison(self, client, judging):
+        client.force_login(make_user("mallory", "annotator"))
+        response = client.post(reverse("submit", args=[judging.pk]), ANSWERS)
+        assert response.status_code == 404
+        assert not Judgment.objects.exists()
+
     def test_a_double_submission_stores_one_set(self, client, judging):
         for _ in range(2):
             client.post(reverse("submit", args=[judging.pk]), ANSWERS)

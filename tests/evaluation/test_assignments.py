@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from evaluation import assignments as engine
-from evaluation.models import Assignment, Batch, Comparison, Judgment
+from evaluation.models import Assignment, AuditEvent, Batch, Comparison, Judgment
 from tests.conftest import make_user
 
 ALL_LEFT = {"factual": "left", "informative": "left", "grammatical": "left"}
@@ -94,6 +95,46 @@ class TestLeaseNext:
         c = Comparison.objects.get(pk=first.comparison_id)
         assert c.annotations_in_progress == 1
 
+    def test_a_live_lease_comes_before_expired_ones(self, open_batch):
+        Comparison.objects.update(annotations_needed=1)
+        user, other = annotators(2)
+        lost = engine.lease_next(user, open_batch)
+        later = timezone.now() + timedelta(minutes=31)
+        # Someone else fills the comparison after the lease ran out: it stays expired for good.
+        while (item := engine.lease_next(other, open_batch, now=later)) is not None:
+            engine.submit_judgments(other, item.pk, ALL_LEFT, now=later)
+        assert Assignment.objects.get(pk=lost.pk).status == Assignment.Status.EXPIRED
+        Comparison.objects.exclude(pk=lost.comparison_id).update(annotations_needed=2)
+        live = engine.lease_next(user, open_batch, now=later)
+        assert live.pk != lost.pk
+        assert engine.lease_next(user, open_batch, now=later).pk == live.pk
+        assert Assignment.objects.filter(annotator=user, status="leased").count() == 1
+
+    def test_the_lease_query_can_use_the_lease_order_index(self, open_batch):
+        """The partial index only serves a query whose room filter reads like its condition."""
+        (user,) = annotators(1)
+        captured = []
+
+        def capture(execute, sql, params, many, context):
+            captured.append((sql, params))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(capture):
+            engine.lease_next(user, open_batch)
+        ((sql, params),) = [
+            (q, p) for q, p in captured if "ORDER BY" in q and 'FROM "evaluation_comparison"' in q
+        ]
+        sql = sql.replace(" FOR UPDATE SKIP LOCKED", "")
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SET LOCAL enable_seqscan = off")  # 4 rows: force the choice
+                cursor.execute("SET LOCAL enable_sort = off")
+                cursor.execute("EXPLAIN " + sql, params)
+            else:
+                cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
+            plan = " ".join(str(part) for row in cursor.fetchall() for part in row)
+        assert "comparison_lease_order" in plan
+
     def test_a_paused_or_closed_batch_hands_out_nothing(self, open_batch):
         (user,) = annotators(1)
         for status, word in (("paused", "paused"), ("closed", "closed")):
@@ -176,6 +217,66 @@ class TestSubmitJudgments:
         open_batch.save()
         with pytest.raises(engine.SubmissionRefused, match="closed"):
             engine.submit_judgments(user, item.pk, ALL_LEFT)
+
+
+@pytest.mark.django_db
+class TestSubmitAndLeaseNext:
+    def test_it_stores_the_set_and_leases_the_next_comparison(self, open_batch):
+        (user,) = annotators(1)
+        first = engine.lease_next(user, open_batch)
+        stored, following, why = engine.submit_and_lease_next(user, first.pk, ALL_LEFT, 7.0)
+        assert stored.status == Assignment.Status.SUBMITTED and stored.active_seconds == 7.0
+        assert Judgment.objects.filter(assignment=first).count() == 3
+        assert following.status == Assignment.Status.LEASED and why is None
+        assert following.comparison_id != first.comparison_id
+        events = set(AuditEvent.objects.exclude(action="import").values_list("action", "target"))
+        assert events == {
+            ("assign", f"assignment {first.pk}"),
+            ("submit", f"assignment {first.pk}"),
+            ("assign", f"assignment {following.pk}"),
+        }
+
+    def test_a_failed_lease_stores_nothing(self, open_batch, monkeypatch):
+        (user,) = annotators(1)
+        first = engine.lease_next(user, open_batch)
+        events_before = AuditEvent.objects.count()
+
+        def broken(*args):
+            raise DatabaseError("connection lost")
+
+        monkeypatch.setattr(engine, "_lease", broken)
+        with pytest.raises(DatabaseError), transaction.atomic():
+            engine.submit_and_lease_next(user, first.pk, ALL_LEFT)
+        assert not Judgment.objects.exists()
+        assert Assignment.objects.get(pk=first.pk).status == Assignment.Status.LEASED
+        c = Comparison.objects.get(pk=first.comparison_id)
+        assert (c.annotations_done, c.annotations_in_progress) == (0, 1)
+        assert AuditEvent.objects.count() == events_before
+
+    def test_a_paused_batch_keeps_the_set_and_says_why_nothing_follows(self, open_batch):
+        (user,) = annotators(1)
+        first = engine.lease_next(user, open_batch)
+        Batch.objects.filter(pk=open_batch.pk).update(status=Batch.Status.PAUSED)
+        stored, following, why = engine.submit_and_lease_next(user, first.pk, ALL_LEFT)
+        assert stored.status == Assignment.Status.SUBMITTED
+        assert following is None and "paused" in why
+        assert Assignment.objects.count() == 1
+
+    def test_the_last_set_leaves_nothing_to_lease(self, open_batch):
+        (user,) = annotators(1)
+        item, count = engine.lease_next(user, open_batch), 0
+        while item is not None:
+            _, item, why = engine.submit_and_lease_next(user, item.pk, ALL_LEFT)
+            count += 1
+        assert count == 4 and why is None
+
+    def test_a_refusal_changes_nothing(self, open_batch):
+        (user,) = annotators(1)
+        first = engine.lease_next(user, open_batch)
+        with pytest.raises(engine.IncompleteSubmission):
+            engine.submit_and_lease_next(user, first.pk, {"factual": "left"})
+        assert not Judgment.objects.exists()
+        assert Assignment.objects.count() == 1
 
 
 @pytest.mark.django_db

@@ -10,7 +10,7 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from evaluation import assignments as engine
 from evaluation.models import Assignment, Batch, Comparison, Judgment
@@ -23,12 +23,20 @@ COMPARISONS = 30
 K = 3
 
 
-def work(user, batch, barrier, acknowledged, errors):
+def work(user, batch, barrier, acknowledged, errors, htmx: bool):
+    """Judge until nothing is left: the plain-form flow (lease, then submit) or the htmx one
+    (each submission leases the next comparison in the same transaction)."""
     try:
         barrier.wait()
-        while (item := engine.lease_next(user, batch)) is not None:
-            engine.submit_judgments(user, item.pk, ANSWERS)
+        item = engine.lease_next(user, batch)
+        while item is not None:
+            if htmx:
+                _, following, _ = engine.submit_and_lease_next(user, item.pk, ANSWERS)
+            else:
+                engine.submit_judgments(user, item.pk, ANSWERS)
+                following = engine.lease_next(user, batch)
             acknowledged.append((user.pk, item.comparison_id))
+            item = following
     except Exception as e:  # reported by the test, not swallowed
         errors.append(repr(e))
     finally:
@@ -46,8 +54,10 @@ class TestConcurrentAnnotators:
         barrier = threading.Barrier(ANNOTATORS)
         acknowledged, errors = [], []
         threads = [
-            threading.Thread(target=work, args=(u, batch, barrier, acknowledged, errors))
-            for u in users
+            threading.Thread(
+                target=work, args=(u, batch, barrier, acknowledged, errors, i % 2 == 0)
+            )
+            for i, u in enumerate(users)
         ]
         for t in threads:
             t.start()
@@ -67,3 +77,42 @@ class TestConcurrentAnnotators:
         assert set(per_comparison.values()) == {K}
         for c in Comparison.objects.filter(batch=batch):
             assert (c.annotations_done, c.annotations_in_progress) == (K, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+class TestRowLocks:
+    def test_a_submission_does_not_wait_for_another_annotators_open_one(self):
+        """Only the assignment's row is locked: no batch-wide queue of submissions."""
+        if connection.vendor != "postgresql":
+            pytest.skip("SQLite serialises all writers by design (BEGIN IMMEDIATE)")
+        batch = import_batch(jsonl([doc_row(i) for i in range(4)]), "f.jsonl", settings_for(k=3))
+        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.OPEN)
+        batch.refresh_from_db()
+        first, second = make_user("first", "annotator"), make_user("second", "annotator")
+        items = {u: engine.lease_next(u, batch) for u in (first, second)}
+        holding, release, outcome = threading.Event(), threading.Event(), []
+
+        def slow_submitter():
+            try:
+                with transaction.atomic():  # submits, leases, and keeps its locks a while
+                    engine.submit_and_lease_next(first, items[first].pk, ANSWERS)
+                    holding.set()
+                    release.wait(10)
+            except Exception as e:
+                outcome.append(repr(e))
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=slow_submitter)
+        thread.start()
+        try:
+            assert holding.wait(10)
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL lock_timeout = '2s'")
+                engine.submit_and_lease_next(second, items[second].pk, ANSWERS)
+        finally:
+            release.set()
+            thread.join(20)
+        assert outcome == []
+        assert Assignment.objects.filter(status="submitted").count() == 2
