@@ -28,8 +28,8 @@ CONTENT_SECURITY_POLICY = "; ".join(
 TRY_AGAIN = (
     "<!doctype html><title>Please try again</title>"
     "<h1>Please try again in a few seconds</h1>"
-    "<p>The database is not answering right now (it may be restarting). Nothing was saved by "
-    "this request; your earlier answers are safe. Reload the page in a few seconds.</p>"
+    "<p>The database is not answering right now (it may be restarting). Your earlier answers "
+    "are safe. Try again in a few seconds: answers sent again are stored once, never twice.</p>"
 )
 
 
@@ -45,8 +45,9 @@ class SecurityHeadersMiddleware:
 
 
 class DatabaseUnavailableMiddleware:
-    """503 with Retry-After when the database connection fails; the request's transaction, if
-    any, was rolled back, so the client can simply retry."""
+    """503 with Retry-After when the database connection fails. The request's transaction was
+    rolled back, or (when the connection broke just as it committed) stored: either way the
+    client can simply retry, since a repeated submission is stored once."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -74,7 +74,9 @@ def annotate(annotator: load.Annotator, timeline: Timeline, stop: threading.Even
 
 
 def recovery(timeline: Timeline, restart_at: float, restart_done: float) -> dict:
-    failures = [t for t, _, outcome, _ in timeline.events if outcome not in ("200", "302")]
+    failures = [
+        t for t, _, outcome, _ in timeline.events if outcome not in ("200", "302", "finished")
+    ]
     after = [t for t, kind, o, _ in timeline.events if kind == "submit" and o == "200"]
     first_ok = next((t for t in after if t > max(failures, default=restart_at)), None)
     return {
@@ -95,6 +97,9 @@ def main() -> None:
     parser.add_argument("--after", type=float, default=20, help="seconds of load after")
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument(
+        "--comparisons", type=int, default=4000, help="enough that the load never runs out"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.default_int_handler)  # also as a background job
     signal.signal(signal.SIGTERM, signal.default_int_handler)
@@ -112,8 +117,8 @@ def main() -> None:
         )  # fmt: skip
         setup = load.child(
             env, "_prepare", "--users", str(args.annotators), "--labels", "faults",
-            "--comparisons", "1000", "--words", "400", "--sessions", str(args.annotators),
-            "--analyze", "1",
+            "--comparisons", str(args.comparisons), "--words", "400",
+            "--sessions", str(args.annotators), "--analyze", "1",
         )  # fmt: skip
         batch = setup["batches"]["faults"]
         server_args = argparse.Namespace(
@@ -130,7 +135,7 @@ def main() -> None:
         stats.record = record_on_timeline
         threads = []
         for username, session in setup["sessions"].items():
-            annotator = load.Annotator(server.port, batch, username, stats, follow=False)
+            annotator = load.Annotator(server.port, batch, username, stats)
             annotator.use_session(session)
             thread = threading.Thread(target=annotate, args=(annotator, timeline, stop))
             thread.daemon = True

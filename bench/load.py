@@ -3,19 +3,21 @@
 For each database (a fresh PostgreSQL database `factpair_load`, and/or the embedded SQLite file
 in a temporary FACTPAIR_VAR_DIR) the script migrates, imports one batch of 2,000 comparisons
 (~400-word sources, K=3) per run, starts gunicorn, and drives it exactly as a browser does: log in
-(GET and POST /login/ with the CSRF token), then loop
+(GET and POST /login/ with the CSRF token), open the batch, then judge with no pause, for N
+concurrent annotators (closed loop), each for --duration seconds or until the batch is exhausted:
 
-    next:   GET /annotate/<batch>/?start -> 302 -> GET /judge/<id>/   (the comparison's page)
-    submit: POST /judge/<id>/submit/ with all three criteria and `HX-Request: true`
+    next:   GET /annotate/<batch>/?start -> 302 -> GET /judge/<id>/   (the first comparison)
+    submit: POST /judge/<id>/submit/ with all three criteria, `HX-Request: true`; the answer is
+            the next comparison (HX-Push-Url), as htmx swaps it in: one request a judgment set
 
-with no pause, for N concurrent annotators (closed loop), each for --duration seconds or until the
-batch is exhausted. It prints judgment sets per second and p50/p95/p99 latencies, then checks the
-database: every acknowledged submission (a 200/302 answer) stored with its three judgments, none
-duplicated, no comparison above K, the counters equal to the rows. --open-loop adds 500 annotators
-who each read every comparison for 10 s (bounded to --open-duration seconds) and reports p99.
+--no-js drives the plain-form flow of a browser without JavaScript instead: the submit is an
+ordinary POST answered by a redirect, and each next comparison is `next` again (three requests
+a judgment set).
 
---follow-fragment drives the htmx steady state instead: the submit answer already carries the
-next comparison (HX-Push-Url), so a browser sends one request per judgment set, not three.
+It prints judgment sets per second and p50/p95/p99 latencies, then checks the database: every
+acknowledged submission (a 200/302 answer) stored with its three judgments, none duplicated, no
+comparison above K, the counters equal to the rows. --open-loop adds 500 annotators who each
+read every comparison for 10 s (bounded to --open-duration seconds) and reports p99.
 
     .venv/bin/python bench/load.py --db both --annotators 1,10,50 --duration 20 --open-loop
     .venv/bin/python bench/load.py --db postgres --profile     # queries and costs per request
@@ -340,9 +342,9 @@ class Stats:
 
 
 class Annotator:
-    def __init__(self, port: int, batch: int, username: str, stats: Stats, follow: bool):
+    def __init__(self, port: int, batch: int, username: str, stats: Stats, htmx: bool = True):
         self.browser = Browser(port)
-        self.batch, self.username, self.stats, self.follow = batch, username, stats, follow
+        self.batch, self.username, self.stats, self.htmx = batch, username, stats, htmx
         self.current: int | None = None
 
     def login(self) -> None:
@@ -359,7 +361,7 @@ class Annotator:
 
     def next(self) -> bool:
         """Lease the next comparison and load its page; False when the batch has nothing left."""
-        if self.follow and self.current is not None:
+        if self.current is not None:  # htmx: the last submit's answer was the next comparison
             return True
         response, data, first = self.browser.send("GET", f"/annotate/{self.batch}/?start")
         if response.status == 200 and b'class="finished"' in data:
@@ -387,14 +389,14 @@ class Annotator:
             "csrfmiddlewaretoken": self.browser.token,
         }
         path = f"/judge/{assignment}/submit/"
-        response, data, elapsed = self.browser.send("POST", path, form, htmx=True)
+        response, data, elapsed = self.browser.send("POST", path, form, htmx=self.htmx)
         self.stats.record("submit", elapsed, response.status)
-        if response.status not in (200, 302):
+        if response.status != (200 if self.htmx else 302):
             raise Refused(f"submit answered {response.status}")
         with self.stats.lock:
             self.stats.acks.append((self.username, assignment))
         found = JUDGE.search(response.getheader("HX-Push-Url") or "")
-        if found and b'class="finished"' not in data:
+        if self.htmx and found and b'class="finished"' not in data:
             self.current = int(found.group(1))
 
 
@@ -410,9 +412,9 @@ def safely(stats: Stats, action) -> bool:
         return False
 
 
-def closed_loop(port: int, batch: int, users: list[str], duration: float, follow: bool, stop):
+def closed_loop(port: int, batch: int, users: list[str], duration: float, htmx: bool, stop):
     stats = Stats()
-    annotators = [Annotator(port, batch, u, stats, follow) for u in users]
+    annotators = [Annotator(port, batch, u, stats, htmx) for u in users]
     ready = threading.Barrier(len(annotators) + 1)
     window: dict[str, float] = {}
     finished = []
@@ -446,7 +448,7 @@ def closed_loop(port: int, batch: int, users: list[str], duration: float, follow
     return stats, elapsed
 
 
-def open_loop(port, batch, sessions: dict[str, str], duration, pause, follow, stop):
+def open_loop(port, batch, sessions: dict[str, str], duration, pause, htmx, stop):
     """Each annotator reads every comparison for `pause` seconds; arrivals do not wait on the
     server, so the latency seen is what a crowd of `len(sessions)` people would see."""
     stats = Stats()
@@ -454,7 +456,7 @@ def open_loop(port, batch, sessions: dict[str, str], duration, pause, follow, st
     end = start + duration
 
     def run(username: str, session_key: str) -> None:
-        annotator = Annotator(port, batch, username, stats, follow)
+        annotator = Annotator(port, batch, username, stats, htmx)
         annotator.use_session(session_key)
         due = start + random.uniform(0, pause)
         while wait_until(due, end, stop):
@@ -656,7 +658,7 @@ def run_database(db: str, args: argparse.Namespace, stop: threading.Event, clean
                 break
             batch = setup["batches"][f"closed-{n}"]
             stats, elapsed = closed_loop(
-                server.port, batch, setup["users"][:n], args.duration, args.follow_fragment, stop
+                server.port, batch, setup["users"][:n], args.duration, not args.no_js, stop
             )
             check = verify_run(env, batch, stats, var_dir)
             results.append(report_run(f"{db}, {n} annotators, closed loop", stats, elapsed, check))
@@ -665,7 +667,7 @@ def run_database(db: str, args: argparse.Namespace, stop: threading.Event, clean
             print(f"\n(open loop: {len(setup['sessions'])} annotators, {args.pause:g} s per item)")
             stats, elapsed = open_loop(
                 server.port, batch, setup["sessions"], args.open_duration, args.pause,
-                args.follow_fragment, stop,
+                not args.no_js, stop,
             )  # fmt: skip
             check = verify_run(env, batch, stats, var_dir)
             title = f"{db}, {len(setup['sessions'])} annotators, open loop"
@@ -710,7 +712,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--open-annotators", type=int, default=500)
     parser.add_argument("--open-duration", type=float, default=60)
     parser.add_argument("--pause", type=float, default=10, help="open loop: seconds per item")
-    parser.add_argument("--follow-fragment", action="store_true", help="htmx steady state")
+    parser.add_argument(
+        "--no-js", action="store_true", help="the plain-form flow of a browser without JavaScript"
+    )
     parser.add_argument("--profile", action="store_true", help="queries and costs per request")
     parser.add_argument(
         "--no-analyze", action="store_true", help="PostgreSQL: no ANALYZE after the import"
@@ -735,7 +739,7 @@ def main() -> None:
     cleanup: list = []
     print(
         f"gunicorn: {args.workers} workers x {args.threads} threads ({args.worker_class}); "
-        f"loop: {'htmx fragment (1 request a set)' if args.follow_fragment else 'next + submit'}"
+        f"flow: {'no JavaScript (3 requests a set)' if args.no_js else 'htmx (1 request a set)'}"
     )
     results = []
     try:

@@ -39,7 +39,8 @@
   });
 
   // A failed request (503 while the database restarts, a dropped network) keeps the form and
-  // its answers on screen and says what to do; nothing was stored, so submitting again is safe.
+  // its answers on screen and says what to do. Submitting again is safe: if the lost request was
+  // stored after all (its commit's answer lost), the same answers come back as already stored.
   function showProblem(message) {
     var box = document.getElementById("form-error");
     if (!box) return;
