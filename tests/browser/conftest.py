@@ -31,12 +31,17 @@ def browser(allow_orm_beside_playwright):
     executable = shutil.which("chromium")
     if executable is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    from django.db import connections
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
+        # The test's own queries ran while Playwright's event loop was running, so Django
+        # (whose connections are per thread and per async context) gave them a connection of
+        # their own; close it here, in that context, or PostgreSQL cannot drop the test database.
+        connections.close_all()
 
 
 @pytest.fixture
