@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from .models import (
     HAS_ROOM,
+    TAKEN,
     VERDICT_CODES,
     Assignment,
     AuditEvent,
@@ -33,9 +34,6 @@ from .models import (
     audit,
     audits_together,
 )
-
-# The lease order: least judged first; the index `comparison_lease_order` reads in this order.
-TAKEN = F("annotations_done") + F("annotations_in_progress")
 
 
 class BatchNotOpen(Exception):

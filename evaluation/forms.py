@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.models import Group, User
-from django.db.models import F, Max
+from django.db.models import Max
 
 from .importing import FORMATS
-from .models import Batch, Criterion, Role
+from .models import TAKEN, Batch, Criterion, Role
 from .services import MAX_ANNOTATORS_PER_ITEM
 
 
@@ -76,9 +76,7 @@ class BatchSettingsForm(forms.ModelForm):
 
     def clean_annotators_per_item(self):
         k = self.cleaned_data["annotators_per_item"]
-        taken = self.instance.comparisons.filter(is_check=False).aggregate(
-            most=Max(F("annotations_done") + F("annotations_in_progress"))
-        )["most"]
+        taken = self.instance.comparisons.filter(is_check=False).aggregate(most=Max(TAKEN))["most"]
         if taken and k < taken:
             raise forms.ValidationError(
                 f"A comparison already has {taken} judgments or leases; K cannot go below that."

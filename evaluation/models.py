@@ -166,9 +166,11 @@ class Summary(models.Model):
         return f"{self.document.external_id} / {self.system}"
 
 
+# A comparison's places taken: submitted judgments and live leases. Least taken is leased first.
+TAKEN = F("annotations_done") + F("annotations_in_progress")
 # A comparison still has room for another annotator. Written exactly so wherever it filters
 # (the partial index below only serves queries whose condition reads the same).
-HAS_ROOM = Q(annotations_needed__gt=F("annotations_done") + F("annotations_in_progress"))
+HAS_ROOM = Q(annotations_needed__gt=TAKEN)
 
 
 class Comparison(models.Model):
@@ -206,7 +208,7 @@ class Comparison(models.Model):
             models.CheckConstraint(
                 condition=Q(annotations_done__gte=0)
                 & Q(annotations_in_progress__gte=0)
-                & Q(annotations_needed__gte=F("annotations_done") + F("annotations_in_progress")),
+                & Q(annotations_needed__gte=TAKEN),
                 name="comparison_never_overfilled",
             ),
         ]
@@ -216,7 +218,7 @@ class Comparison(models.Model):
             models.Index(
                 "batch",
                 "is_check",
-                F("annotations_done") + F("annotations_in_progress"),
+                TAKEN,
                 "id",
                 condition=HAS_ROOM,
                 name="comparison_lease_order",
