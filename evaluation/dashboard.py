@@ -24,7 +24,7 @@ from .services import (
     create_annotator_accounts,
     import_batch,
 )
-from .views import batch_or_404, role_required, scoring_context
+from .views import batch_or_404, polled_partial, role_required, scoring_context
 
 STATUS_ACTIONS = {
     "open": Batch.Status.OPEN,
@@ -148,13 +148,12 @@ def batch_manage(request, batch_id: int):
 @require_GET
 @role_required(Role.ADMIN)
 def batch_progress(request, batch_id: int):
-    """The live progress partial; 286 stops htmx polling once nothing can move."""
+    """The live progress partial, polled until nothing can move."""
     batch = batch_or_404(batch_id)
     context = progress_context(batch)
-    response = render(request, "evaluation/batch_manage.html#progress", context)
-    if not context["moving"]:
-        response.status_code = 286
-    return response
+    return polled_partial(
+        request, "evaluation/batch_manage.html#progress", context, moving=context["moving"]
+    )
 
 
 @require_POST

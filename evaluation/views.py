@@ -283,11 +283,18 @@ def batch_detail(request, batch_id: int):
 @require_GET
 @role_required(Role.RESEARCHER, Role.ADMIN)
 def batch_scoring(request, batch_id: int):
-    """The scoring progress partial; status 286 tells htmx to stop polling once nothing runs."""
+    """The scoring progress partial, polled until nothing runs."""
     batch = batch_or_404(batch_id)
     context = scoring_context(batch)
-    response = render(request, "evaluation/batch_detail.html#scoring", context)
-    if not context["scoring_running"]:
+    return polled_partial(
+        request, "evaluation/batch_detail.html#scoring", context, moving=context["scoring_running"]
+    )
+
+
+def polled_partial(request, template: str, context: dict, *, moving: bool) -> HttpResponse:
+    """A partial that htmx polls; status 286 tells htmx to stop once nothing can change."""
+    response = render(request, template, context)
+    if not moving:
         response.status_code = 286
     return response
 
