@@ -9,6 +9,9 @@ def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_site.settings")
     from django.core.management import execute_from_command_line
 
+    from annotation_site.localdirs import prepare_local_dirs
+
+    prepare_local_dirs()
     execute_from_command_line(sys.argv)
 
 

@@ -6,6 +6,7 @@ Development defaults need no server: SQLite and a filesystem Celery broker, both
 from __future__ import annotations
 
 import os
+import tomllib
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,8 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.getenv("FACTPAIR_VAR_DIR", BASE_DIR / "var"))
+# Recorded with every score factpair computes itself, and in the methods paragraph.
+FACTPAIR_VERSION = tomllib.loads((BASE_DIR / "pyproject.toml").read_text())["project"]["version"]
 
 
 def envbool(name: str, default: str) -> bool:
@@ -56,6 +59,7 @@ INSTALLED_APPS = [
     "axes",
     "evaluation",
     "scoring",
+    "research",
 ]
 
 MIDDLEWARE = [
@@ -105,7 +109,6 @@ TEMPLATES = [
     },
 ]
 
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASE_URL = os.getenv("DATABASE_URL", f"sqlite:///{VAR_DIR / 'factpair.sqlite3'}")
 # Health checks: after a database restart a thread's kept connection is tested and replaced
 # instead of failing its next request.
@@ -139,7 +142,6 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.getenv("STATIC_ROOT", VAR_DIR / "static"))
-STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # WhiteNoise serves the static files from gunicorn too; finders make collectstatic optional.
 WHITENOISE_USE_FINDERS = True
 
@@ -160,9 +162,8 @@ X_FRAME_OPTIONS = "DENY"
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_URL = os.getenv("CELERY_BROKER_URL", "filesystem://localhost/")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
+# The folders are made by the processes that use them (annotation_site/localdirs.py).
 if CELERY_BROKER_URL.startswith("filesystem://"):
-    for sub in ("queue", "processed", "control"):
-        (BROKER_DIR / sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
@@ -180,7 +181,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
-CELERY_TASK_ROUTES = {"scoring.tasks.score_quals": {"queue": "quals"}}
+# Each metric family's tasks go to its queue (scoring/metrics.py), e.g. QUALS to "quals".
+CELERY_TASK_ROUTES = ("scoring.metrics.route_task",)
 CELERY_TASK_SOFT_TIME_LIMIT = envint("CELERY_TASK_SOFT_TIME_LIMIT", 600)
 CELERY_TASK_TIME_LIMIT = envint("CELERY_TASK_TIME_LIMIT", 660)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -4,8 +4,9 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from evaluation import dashboard, results
 from evaluation import views as evaluation_views
+from research import dashboard, results
+from research import views as research_views
 from scoring import views as scoring_views
 
 admin.site.site_header = "factpair administration"
@@ -20,8 +21,8 @@ urlpatterns = [
     path("judge/<int:assignment_id>/", evaluation_views.assignment, name="assignment"),
     path("judge/<int:assignment_id>/submit/", evaluation_views.submit, name="submit"),
     path("judge/<int:assignment_id>/skip/", evaluation_views.skip, name="skip"),
-    path("batches/<int:batch_id>/", evaluation_views.batch_detail, name="batch_detail"),
-    path("batches/<int:batch_id>/scoring/", evaluation_views.batch_scoring, name="batch_scoring"),
+    path("batches/<int:batch_id>/", research_views.batch_detail, name="batch_detail"),
+    path("batches/<int:batch_id>/scoring/", research_views.batch_scoring, name="batch_scoring"),
     path("results/", results.overview, name="results_overview"),
     path("batches/<int:batch_id>/results/", results.batch_results, name="batch_results"),
     path("batches/<int:batch_id>/results/chart.svg", results.batch_chart, name="batch_chart"),

@@ -183,7 +183,7 @@ def get_batch(n_judgments: int, n_annotators: int):
 
 def results_page(batch) -> dict[str, float]:
     """Everything the results page computes, timed by step."""
-    from evaluation import analysis
+    from research import analysis
 
     steps, t = {}, time.perf_counter()
 
@@ -215,7 +215,7 @@ def results_page(batch) -> dict[str, float]:
 
 
 def time_export(batch) -> tuple[int, float]:
-    from evaluation.exports import export_judgments
+    from research.exports import export_judgments
 
     t0 = time.perf_counter()
     rows = sum(1 for _ in export_judgments(batch, "csv")) - 1  # minus the header
@@ -224,7 +224,7 @@ def time_export(batch) -> tuple[int, float]:
 
 def export_memory(batch, rows: int) -> list[tuple[int, float]]:
     """Python memory traced at a few points of the export, and the peak: flat means constant."""
-    from evaluation.exports import export_judgments
+    from research.exports import export_judgments
 
     marks = {int(rows * f) for f in (0.1, 0.25, 0.5, 0.75, 1.0)}
     tracemalloc.start()

@@ -20,10 +20,10 @@ from django.db import transaction
 from django.db.models import F, Value
 from django.utils import timezone
 
+from .criteria import BY_KEY, VERDICT_CODES
 from .models import (
     HAS_ROOM,
     TAKEN,
-    VERDICT_CODES,
     Assignment,
     AuditEvent,
     Batch,
@@ -292,7 +292,7 @@ def _store_judgments(user, assignment_id, answers, active_seconds, now) -> Assig
         for criterion, shown in answers.items()
     )
     codes = {
-        f"verdict_{c}": VERDICT_CODES[to_system_terms(shown, assignment.left_system)]
+        BY_KEY[c].verdict_column: VERDICT_CODES[to_system_terms(shown, assignment.left_system)]
         for c, shown in answers.items()
     }
     for field, code in codes.items():

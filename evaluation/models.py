@@ -15,11 +15,10 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import F, Q
 
+from .criteria import CRITERIA, VERDICT_CODES
 
-class Criterion(models.TextChoices):
-    FACTUAL = "factual", "Factual consistency"
-    INFORMATIVE = "informative", "Informativeness"
-    GRAMMATICAL = "grammatical", "Grammaticality"
+# FACTUAL = "factual", ... : the choices of the criteria registry.
+Criterion = models.TextChoices("Criterion", [(c.key.upper(), (c.key, c.label)) for c in CRITERIA])
 
 
 class Verdict(models.TextChoices):
@@ -28,9 +27,6 @@ class Verdict(models.TextChoices):
     A = "A", "A better"
     B = "B", "B better"
     EQUAL = "equal", "Equal"
-
-
-VERDICT_CODES = {Verdict.A: -1, Verdict.EQUAL: 0, Verdict.B: 1}
 
 
 class Shown(models.TextChoices):
@@ -128,6 +124,20 @@ class Batch(models.Model):
     @property
     def title_for_annotators(self) -> str:
         return self.public_title or f"Batch {self.pk}"
+
+
+class BatchNotFound(Exception):
+    pass
+
+
+def find_batch(name_or_id: str) -> Batch:
+    """A batch by its exact name, or by its id when no batch has that name (for commands)."""
+    batch = Batch.objects.filter(name=name_or_id).first()
+    if batch is None and name_or_id.isdigit():
+        batch = Batch.objects.filter(pk=int(name_or_id)).first()
+    if batch is None:
+        raise BatchNotFound(f"no batch named or numbered {name_or_id!r}")
+    return batch
 
 
 class Document(models.Model):
@@ -229,6 +239,21 @@ class Comparison(models.Model):
         return f"{self.batch.name}: {self.document.external_id}"
 
 
+def _verdicts_iff_submitted() -> Q:
+    """A submitted assignment has a verdict code for every criterion, any other none.
+
+    "Not null" is spelled out: a CHECK whose condition is NULL passes, so `IN` alone would let
+    a submitted assignment without a code through.
+    """
+    codes = sorted(VERDICT_CODES.values())
+    submitted, other = Q(status="submitted"), ~Q(status="submitted")
+    for criterion in CRITERIA:
+        column = criterion.verdict_column
+        submitted &= Q(**{f"{column}__isnull": False, f"{column}__in": codes})
+        other &= Q(**{f"{column}__isnull": True})
+    return submitted | other
+
+
 class Assignment(models.Model):
     """One annotator on one comparison, with the randomised screen order it was shown in."""
 
@@ -252,11 +277,8 @@ class Assignment(models.Model):
     active_seconds = models.FloatField(null=True, blank=True)
     skip_reason = models.TextField(blank=True)
     problem_report = models.TextField(blank=True)
-    # The three verdicts again, in system terms coded A=-1, equal=0, B=+1, written in the same
-    # transaction as the judgments: the analysis reads one row per assignment, no join.
-    verdict_factual = models.SmallIntegerField(null=True, blank=True)
-    verdict_informative = models.SmallIntegerField(null=True, blank=True)
-    verdict_grammatical = models.SmallIntegerField(null=True, blank=True)
+    # One verdict-code column per criterion (`verdict_factual`, ...), added below from the
+    # registry.
 
     class Meta:
         ordering = ["id"]
@@ -280,19 +302,7 @@ class Assignment(models.Model):
                 name="assignment_active_seconds_positive",
             ),
             models.CheckConstraint(
-                condition=(
-                    Q(status="submitted")
-                    & Q(verdict_factual__in=[-1, 0, 1])
-                    & Q(verdict_informative__in=[-1, 0, 1])
-                    & Q(verdict_grammatical__in=[-1, 0, 1])
-                )
-                | (
-                    ~Q(status="submitted")
-                    & Q(verdict_factual__isnull=True)
-                    & Q(verdict_informative__isnull=True)
-                    & Q(verdict_grammatical__isnull=True)
-                ),
-                name="assignment_verdicts_iff_submitted",
+                condition=_verdicts_iff_submitted(), name="assignment_verdicts_iff_submitted"
             ),
         ]
         indexes = [
@@ -302,6 +312,14 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.annotator} on {self.comparison_id}"
+
+
+# The verdicts again, in system terms as codes, written in the same transaction as the
+# judgments: the analysis reads one row per assignment, with no join.
+for _criterion in CRITERIA:
+    Assignment.add_to_class(
+        _criterion.verdict_column, models.SmallIntegerField(null=True, blank=True)
+    )
 
 
 class Judgment(models.Model):

@@ -1,10 +1,19 @@
-"""The three roles as Django groups, with their model permissions."""
+"""The three roles: Django groups with their model permissions, and the views' role check.
+
+`scoring` and the reporting layer check roles through this module, never through the
+annotator views.
+"""
 
 from __future__ import annotations
 
-from django.contrib.auth.models import Group, Permission
+from collections.abc import Callable
+from functools import wraps
 
-from .models import Role
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import Group, Permission
+from django.core.exceptions import PermissionDenied
+
+from .models import Role, user_role
 
 STUDY_APPS = ("evaluation", "scoring")
 
@@ -20,3 +29,19 @@ def ensure_role_groups(**kwargs) -> None:
     researcher, _ = Group.objects.get_or_create(name=Role.RESEARCHER)
     researcher.permissions.add(*study.filter(codename__startswith="view_"))
     Group.objects.get_or_create(name=Role.ANNOTATOR)
+
+
+def role_required(*roles: str) -> Callable[[Callable], Callable]:
+    """Log in first; then only these roles may pass (403 for the others)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        @login_required
+        def wrapped(request, *args, **kwargs):
+            if user_role(request.user) not in roles:
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapped
+
+    return decorator

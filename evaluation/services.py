@@ -12,26 +12,13 @@ from django.db import connection, transaction
 
 from .importing import BatchFileError, ImportSpec, ParsedDocument, Problem, parse_batch_file
 from .models import AuditEvent, Batch, Comparison, Document, Role, Summary, audit
+from .signals import batch_imported
 
 MAX_ANNOTATORS_PER_ITEM = 50
 
 
-class BatchNotFound(Exception):
-    pass
-
-
 class InvalidUsernames(Exception):
     pass
-
-
-def find_batch(name_or_id: str) -> Batch:
-    """A batch by its exact name, or by its id when no batch has that name."""
-    batch = Batch.objects.filter(name=name_or_id).first()
-    if batch is None and name_or_id.isdigit():
-        batch = Batch.objects.filter(pk=int(name_or_id)).first()
-    if batch is None:
-        raise BatchNotFound(f"no batch named or numbered {name_or_id!r}")
-    return batch
 
 
 @dataclass
@@ -73,7 +60,8 @@ def import_batch(
     frank_dataset: str | None = None,
     created_by: User | None = None,
 ) -> Batch:
-    """Validate the whole file, then write the batch in one transaction; scoring follows commit.
+    """Validate the whole file, then write the batch in one transaction; `batch_imported`
+    follows the commit (scoring connects to it).
 
     Raises BatchFileError with every problem found; the database is then unchanged.
     """
@@ -103,7 +91,9 @@ def import_batch(
             system_a=batch.system_a,
             system_b=batch.system_b,
         )
-        transaction.on_commit(lambda: enqueue_batch_scoring(batch.pk, created_by))
+        transaction.on_commit(
+            lambda: batch_imported.send(Batch, batch_id=batch.pk, requested_by=created_by)
+        )
         transaction.on_commit(refresh_planner_statistics)
     return batch
 
@@ -143,13 +133,6 @@ def write_documents(batch: Batch, docs: list[ParsedDocument]) -> None:
         )
         for i, doc in enumerate(documents)
     )
-
-
-def enqueue_batch_scoring(batch_id: int, requested_by: User | None = None) -> None:
-    # Imported here: scoring depends on evaluation, not the other way round at import time.
-    from scoring.services import start_batch_scoring
-
-    start_batch_scoring(batch_id, requested_by=requested_by)
 
 
 def _valid_username(name: str) -> bool:

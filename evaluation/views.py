@@ -1,43 +1,21 @@
 from __future__ import annotations
 
-from functools import wraps
-
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
-from django.db.models import Count, Q, Sum
-from django.http import Http404, HttpResponse
+from django.contrib.auth.models import User
+from django.db.models import Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import assignments as engine
-from .models import Assignment, Batch, Criterion, Role, Summary, user_role
-
-KEYS = {
-    Criterion.FACTUAL: ("q", "w", "e"),
-    Criterion.INFORMATIVE: ("a", "s", "d"),
-    Criterion.GRAMMATICAL: ("z", "x", "c"),
-}
+from .criteria import CRITERIA, SHOWN_CHOICES, keyboard_map
+from .models import Assignment, Batch, Role, user_role
+from .progress import with_progress
+from .roles import role_required
 
 
-def role_required(*roles: str):
-    """Log in first; then only these roles may pass (403 for the others)."""
-
-    def decorator(view):
-        @wraps(view)
-        @login_required
-        def wrapped(request, *args, **kwargs):
-            if user_role(request.user) not in roles:
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return wrapped
-
-    return decorator
-
-
-def batches_for_annotator(user):
+def batches_for_annotator(user: User) -> QuerySet[Batch]:
     allowed = Q(annotators=user) | Q(annotator_groups__in=user.groups.all())
     return Batch.objects.filter(allowed).distinct()
 
@@ -68,23 +46,13 @@ def _own_assignment(user, assignment_id: int, batch: Batch | None = None) -> Ass
     return assignment
 
 
-# Attention checks never count in progress or results.
-REAL = Q(comparisons__is_check=False)
-
-
 def batches_overview() -> list[Batch]:
-    return list(
-        Batch.objects.annotate(
-            n_comparisons=Count("comparisons", filter=REAL),
-            n_done=Sum("comparisons__annotations_done", filter=REAL),
-            n_needed=Sum("comparisons__annotations_needed", filter=REAL),
-        ).order_by("-created_at")
-    )
+    return list(with_progress(Batch.objects.order_by("-created_at")))
 
 
 @require_GET
 @login_required
-def home(request):
+def home(request: HttpRequest) -> HttpResponse:
     role = user_role(request.user)
     if role == Role.ADMIN:
         return redirect("dashboard")
@@ -104,14 +72,14 @@ def home(request):
 
 @require_GET
 @role_required(Role.ANNOTATOR)
-def guidelines(request, batch_id: int):
+def guidelines(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = _annotator_batch(request.user, batch_id)
     return render(request, "evaluation/guidelines.html", {"batch": batch})
 
 
 @require_GET
 @role_required(Role.ANNOTATOR)
-def annotate(request, batch_id: int):
+def annotate(request: HttpRequest, batch_id: int) -> HttpResponse:
     """Continue the batch: the annotator's current comparison, or the next one."""
     batch = _annotator_batch(request.user, batch_id)
     first_visit = not Assignment.objects.filter(
@@ -128,7 +96,7 @@ def annotate(request, batch_id: int):
     return redirect("assignment", assignment.pk)
 
 
-def _stopped(request, batch: Batch, message: str | None) -> HttpResponse:
+def _stopped(request: HttpRequest, batch: Batch, message: str | None) -> HttpResponse:
     done, available = engine.progress_for(request.user, batch)
     context = {"batch": batch, "message": message, "done": done}
     return render(request, "evaluation/finished.html", context)
@@ -148,12 +116,13 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
     answers = extra.get("answers", {})
     criteria = [
         {
-            "name": c.value,
+            "name": c.key,
             "label": c.label,
-            "choices": list(zip(("left", "equal", "right"), KEYS[c], strict=True)),
-            "chosen": answers.get(c.value),
+            "definition": c.definition,
+            "choices": list(zip(SHOWN_CHOICES, c.keys, strict=True)),
+            "chosen": answers.get(c.key),
         }
-        for c in Criterion
+        for c in CRITERIA
     ]
     return {
         "assignment": assignment,
@@ -162,6 +131,8 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
         "left": left,
         "right": right,
         "criteria": criteria,
+        # The keyboard map as data for annotate.js: key -> [criterion, shown answer].
+        "keymap": keyboard_map(),
         "done": done,
         **extra,
     }
@@ -169,7 +140,7 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
 
 @require_GET
 @role_required(Role.ANNOTATOR)
-def assignment(request, assignment_id: int):
+def assignment(request: HttpRequest, assignment_id: int) -> HttpResponse:
     item = _own_assignment(request.user, assignment_id)
     if item.status != Assignment.Status.LEASED:
         # Finished or given back: going back to it shows the next one, never re-submits.
@@ -177,7 +148,7 @@ def assignment(request, assignment_id: int):
     return render(request, "evaluation/annotate.html", comparison_context(item))
 
 
-def _render_next(request, batch: Batch) -> HttpResponse:
+def _render_next(request: HttpRequest, batch: Batch) -> HttpResponse:
     """After a submit or skip: the next comparison swapped in for htmx, a redirect otherwise."""
     if not request.htmx:
         return redirect("annotate", batch.pk)
@@ -188,7 +159,9 @@ def _render_next(request, batch: Batch) -> HttpResponse:
     return _next_fragment(request, batch, item, message)
 
 
-def _next_fragment(request, batch: Batch, item: Assignment | None, message: str | None):
+def _next_fragment(
+    request: HttpRequest, batch: Batch, item: Assignment | None, message: str | None
+) -> HttpResponse:
     """The next comparison as the htmx fragment, or the finished notice (with the reason)."""
     if item is None:
         done, _ = engine.progress_for(request.user, batch)
@@ -202,7 +175,9 @@ def _next_fragment(request, batch: Batch, item: Assignment | None, message: str 
     return response
 
 
-def _refused(request, assignment_id: int, message: str, status: int, answers=None):
+def _refused(
+    request: HttpRequest, assignment_id: int, message: str, status: int, answers=None
+) -> HttpResponse:
     """The comparison again with the reason; 404 when it is not this annotator's."""
     item = _own_assignment(request.user, assignment_id)
     template = "evaluation/annotate.html#work" if request.htmx else "evaluation/annotate.html"
@@ -220,8 +195,8 @@ def _active_seconds(raw: str | None) -> float | None:
 
 @require_POST
 @role_required(Role.ANNOTATOR)
-def submit(request, assignment_id: int):
-    answers = {c: request.POST.get(c, "") for c in Criterion.values}
+def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    answers = {c.key: request.POST.get(c.key, "") for c in CRITERIA}
     seconds = _active_seconds(request.POST.get("active_seconds"))
     try:
         if request.htmx:  # the next comparison is leased in the same transaction
@@ -241,7 +216,7 @@ def submit(request, assignment_id: int):
 
 @require_http_methods(["POST"])
 @role_required(Role.ANNOTATOR)
-def skip(request, assignment_id: int):
+def skip(request: HttpRequest, assignment_id: int) -> HttpResponse:
     problem = request.POST.get("kind") == "problem"
     reason = request.POST.get("reason", "")
     try:
@@ -249,71 +224,3 @@ def skip(request, assignment_id: int):
     except engine.SubmissionRefused as e:
         return _refused(request, assignment_id, str(e), 400)
     return _render_next(request, skipped.comparison.batch)
-
-
-def batch_or_404(batch_id: int) -> Batch:
-    batch = Batch.objects.filter(pk=batch_id).first()
-    if batch is None:
-        raise Http404("No such batch.")
-    return batch
-
-
-def scoring_context(batch: Batch) -> dict:
-    from scoring.services import batch_scoring_status
-
-    status = batch_scoring_status(batch.pk)
-    jobs = [j for j in (status["rouge"], status["quals"]) if j is not None]
-    return {**status, "batch": batch, "scoring_running": any(not j.finished for j in jobs)}
-
-
-@require_GET
-@role_required(Role.RESEARCHER, Role.ADMIN)
-def batch_detail(request, batch_id: int):
-    batch = batch_or_404(batch_id)
-    counts = batch.comparisons.filter(is_check=False).aggregate(
-        n=Count("id"),
-        done=Sum("annotations_done"),
-        in_progress=Sum("annotations_in_progress"),
-        needed=Sum("annotations_needed"),
-    )
-    context = {**scoring_context(batch), "counts": counts, "scores": score_page(request, batch)}
-    return render(request, "evaluation/batch_detail.html", context)
-
-
-@require_GET
-@role_required(Role.RESEARCHER, Role.ADMIN)
-def batch_scoring(request, batch_id: int):
-    """The scoring progress partial, polled until nothing runs."""
-    batch = batch_or_404(batch_id)
-    context = scoring_context(batch)
-    return polled_partial(
-        request, "evaluation/batch_detail.html#scoring", context, moving=context["scoring_running"]
-    )
-
-
-def polled_partial(request, template: str, context: dict, *, moving: bool) -> HttpResponse:
-    """A partial that htmx polls; status 286 tells htmx to stop once nothing can change."""
-    response = render(request, template, context)
-    if not moving:
-        response.status_code = 286
-    return response
-
-
-def score_page(request, batch: Batch):
-    """One page of the batch's summaries with their ROUGE-L and QUALS scores."""
-    from scoring.models import MetricScore
-
-    summaries = Summary.objects.filter(document__batch=batch).select_related("document")
-    page = Paginator(summaries.order_by("document_id", "system"), 50).get_page(
-        request.GET.get("page")
-    )
-    scores = MetricScore.objects.filter(
-        summary__in=[s.pk for s in page], metric__in=["rougeL", "quals"]
-    )
-    by_summary: dict[int, dict] = {}
-    for score in scores:
-        by_summary.setdefault(score.summary_id, {})[score.metric] = score
-    for summary in page:
-        summary.rouge_l = by_summary.get(summary.pk, {}).get("rougeL")
-        summary.quals = by_summary.get(summary.pk, {}).get("quals")
-    return page

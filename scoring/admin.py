@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from .metrics import FAMILIES
 from .models import MetricScore, ScoringJob
-from .services import quals_configured
 
 
 @admin.register(MetricScore)
@@ -29,7 +29,6 @@ class ScoringJobAdmin(admin.ModelAdmin):
 
     def changelist_view(self, request, extra_context=None):
         extra_context = extra_context or {}
-        extra_context["title"] = "Scoring jobs" + (
-            "" if quals_configured() else " (QUALS: not configured; set QUALS_MODEL)"
-        )
+        missing = [f"{f.label}: {f.unavailable()}" for f in FAMILIES if f.unavailable()]
+        extra_context["title"] = "Scoring jobs" + (f" ({'; '.join(missing)})" if missing else "")
         return super().changelist_view(request, extra_context)

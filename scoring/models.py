@@ -6,12 +6,12 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
+from .metrics import FAMILIES
 
-class Metric(models.TextChoices):
-    ROUGE1 = "rouge1", "ROUGE-1 F"
-    ROUGE2 = "rouge2", "ROUGE-2 F"
-    ROUGEL = "rougeL", "ROUGE-L F"
-    QUALS = "quals", "QUALS"
+# QUALS = "quals", ROUGEL = "rougeL", ...: every metric of the registry's families.
+Metric = models.TextChoices(
+    "Metric", [(name.upper(), (name, label)) for f in FAMILIES for name, label in f.metrics]
+)
 
 
 class MetricScore(models.Model):
@@ -57,9 +57,7 @@ class MetricScore(models.Model):
 class ScoringJob(models.Model):
     """One request to score a batch with one metric family, with its progress."""
 
-    class Kind(models.TextChoices):
-        ROUGE = "rouge", "ROUGE"
-        QUALS = "quals", "QUALS"
+    Kind = models.TextChoices("Kind", [(f.key.upper(), (f.key, f.label)) for f in FAMILIES])
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"

@@ -1,44 +1,30 @@
 """Scoring workflows: start a batch's scoring jobs, score one summary, record progress.
 
-torch and transformers are imported lazily: the web process never needs them, and a worker
-loads the QUALS model once, on its first QUALS task.
+The families, their scorers and their tasks come from the registry (`metrics.py`); tasks are
+sent by name through the Celery app, so this module never imports `tasks.py` (which imports it).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import timedelta
-from functools import lru_cache
-from pathlib import Path
-from typing import TYPE_CHECKING
 
-from django.conf import settings
+from celery import current_app
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from kombu.exceptions import OperationalError as BrokerUnavailable
 
-from evaluation.models import Document, Summary
+from evaluation.models import Summary
 
-from .models import Metric, MetricScore, ScoringJob
-from .rouge import ROUGE_TYPES, rouge_f, rouge_version
-
-if TYPE_CHECKING:
-    from .quals import EncodedSource, QAGen, QualsConfig
+from .metrics import FAMILIES, MetricFamily, family
+from .models import MetricScore, ScoringJob
+from .scorers import MetricUnavailable, Score
 
 log = logging.getLogger(__name__)
-KIND_METRICS = {ScoringJob.Kind.ROUGE: list(ROUGE_TYPES), ScoringJob.Kind.QUALS: [Metric.QUALS]}
-NOT_CONFIGURED = "QUALS is not configured: set QUALS_MODEL to a local checkpoint directory"
 STALLED_AFTER = timedelta(minutes=10)
-
-
-class ScoringNotConfigured(Exception):
-    pass
-
-
-def quals_configured() -> bool:
-    return bool(settings.QUALS_MODEL)
 
 
 def start_batch_scoring(
@@ -46,20 +32,23 @@ def start_batch_scoring(
 ) -> list[ScoringJob]:
     """Create one scoring job per metric family and enqueue one task per summary.
 
-    Without `force`, summaries already scored by that family are left alone. QUALS is skipped,
-    never faked, when no model is configured; asking for it explicitly then raises.
+    Without `force`, summaries already scored by that family are left alone. A family that
+    cannot score here (QUALS without a model) is skipped, never faked; asking for it explicitly
+    raises MetricUnavailable with the reason.
     """
     explicit = kinds is not None
-    kinds = kinds or [ScoringJob.Kind.ROUGE, ScoringJob.Kind.QUALS]
-    if explicit and ScoringJob.Kind.QUALS in kinds and not quals_configured():
-        raise ScoringNotConfigured(NOT_CONFIGURED)
+    families = [family(k) for k in kinds] if explicit else list(FAMILIES)
+    for f in families:
+        if explicit and f.unavailable():
+            raise MetricUnavailable(f.unavailable())
     jobs = []
-    for kind in kinds:
-        if kind == ScoringJob.Kind.QUALS and not quals_configured():
+    for f in families:
+        if f.unavailable():
             continue
+        kind = f.key
         summaries = Summary.objects.filter(document__batch_id=batch_id)
         if not force:
-            summaries = summaries.exclude(scores__metric=KIND_METRICS[kind][0])
+            summaries = summaries.exclude(scores__metric=f.headline)
         ids = list(summaries.order_by("document_id", "id").values_list("id", flat=True))
         job = ScoringJob.objects.create(
             batch_id=batch_id, kind=kind, total=len(ids), summary_ids=ids, requested_by=requested_by
@@ -75,16 +64,13 @@ def enqueue(job: ScoringJob, summary_ids: list[int]) -> int:
     A broker that is down must not fail the import that called us (the batch is committed):
     the job stays running, and resume_stalled_jobs re-sends what it misses later.
     """
-    from kombu.exceptions import OperationalError as BrokerUnavailable
-
-    from .tasks import TASKS
-
     if not summary_ids:
         finish_if_complete(job.pk)
+    task = current_app.tasks[family(job.kind).task]
     sent = 0
     try:
         for summary_id in summary_ids:
-            TASKS[job.kind].delay(summary_id, job.pk)
+            task.delay(summary_id, job.pk)
             sent += 1
     except BrokerUnavailable as e:
         log.warning(
@@ -116,7 +102,7 @@ def resume_stalled_jobs(now=None) -> int:
 
 
 def pending_summaries(job: ScoringJob) -> list[int]:
-    metric = KIND_METRICS[job.kind][0]
+    metric = family(job.kind).headline
     scored = set(
         MetricScore.objects.filter(job=job, metric=metric).values_list("summary_id", flat=True)
     )
@@ -124,102 +110,25 @@ def pending_summaries(job: ScoringJob) -> list[int]:
     return [s for s in job.summary_ids if s not in scored and s not in failed]
 
 
-def score_summary_rouge(summary_id: int, job_id: int | None = None) -> None:
-    """Compute and store ROUGE-1/2/L of one summary; safe to run twice."""
+def score_summary(family_key: str, summary_id: int, job_id: int | None = None) -> None:
+    """Compute and store one family's scores of one summary; safe to run twice."""
     summary = Summary.objects.select_related("document").filter(pk=summary_id).first()
     if summary is None:
         return
     started = time.perf_counter()
-    reference = summary.document.reference
-    rows = {}
-    if reference.strip():
-        for metric, value in rouge_f(summary.text, reference).items():
-            rows[metric] = {"status": MetricScore.Status.OK, "value": value, "reason": ""}
-    else:
-        for metric in ROUGE_TYPES:
-            rows[metric] = no_score("the document has no reference summary")
+    scored = family(family_key).score(summary)
     duration = time.perf_counter() - started
-    store_scores(summary_id, rows, rouge_version(), duration, job_id)
+    rows = {metric: score_row(score) for metric, score in scored.scores.items()}
+    store_scores(summary_id, rows, scored.version, duration, job_id)
 
 
-def no_score(reason: str) -> dict:
-    return {"status": MetricScore.Status.NO_SCORE, "value": None, "reason": reason, "details": {}}
-
-
-def quals_config() -> QualsConfig:
-    from .quals import QualsConfig
-
-    if not quals_configured():
-        raise ScoringNotConfigured(NOT_CONFIGURED)
-    return QualsConfig(
-        model_dir=settings.QUALS_MODEL,
-        separator=settings.QUALS_SEPARATOR,
-        input_prefix=settings.QUALS_INPUT_PREFIX,
-        max_source_tokens=settings.QUALS_MAX_SOURCE_TOKENS,
-        device=settings.QUALS_DEVICE,
-        dtype=settings.QUALS_DTYPE,
-    )
-
-
-@lru_cache(maxsize=1)
-def _loaded(config: QualsConfig) -> QAGen:
-    from .quals import load_qagen
-
-    return load_qagen(config)
-
-
-def worker_qagen() -> QAGen:
-    """The QUALS model, loaded once per worker process (and again only if settings change)."""
-    return _loaded(quals_config())
-
-
-def quals_version(config: QualsConfig) -> str:
-    return (
-        f"QUALS {Path(config.model_dir).name} (sep {config.separator!r}, "
-        f"{config.num_beams} beams, {config.dtype})"
-    )
-
-
-# The two summaries of a comparison share a document: keep its encoding (encoder output and
-# cross-attention keys/values) for the next task, which is usually the other summary.
-_ENCODED: OrderedDict[tuple, EncodedSource] = OrderedDict()
-_ENCODED_MAX = 4
-
-
-def encoded_document(qagen: QAGen, document: Document) -> EncodedSource:
-    from .quals import encode_source
-
-    key = (document.pk, hash(document.source), qagen.config)
-    if key in _ENCODED:
-        _ENCODED.move_to_end(key)
-        return _ENCODED[key]
-    encoded = encode_source(qagen, document.source)
-    _ENCODED[key] = encoded
-    while len(_ENCODED) > _ENCODED_MAX:
-        _ENCODED.popitem(last=False)
-    return encoded
-
-
-def score_summary_quals(summary_id: int, job_id: int | None = None) -> None:
-    """Compute and store QUALS of one summary, with its explanation; safe to run twice."""
-    from .quals import quals_score
-
-    summary = Summary.objects.select_related("document").filter(pk=summary_id).first()
-    if summary is None:
-        return
-    qagen = worker_qagen()
-    started = time.perf_counter()
-    encoded = encoded_document(qagen, summary.document)
-    result = quals_score(qagen, summary.document.source, summary.text, encoded)
-    details = result.to_dict()
-    del details["value"], details["reason"]
-    if result.value is None:
-        row = {**no_score(result.reason), "details": details}
+def score_row(score: Score) -> dict:
+    """A scorer's Score as MetricScore fields: a value, or "no score" with the reason."""
+    if score.value is None:
+        status, reason = MetricScore.Status.NO_SCORE, score.reason
     else:
-        row = {"status": MetricScore.Status.OK, "value": result.value, "reason": ""}
-        row["details"] = details
-    duration = time.perf_counter() - started
-    store_scores(summary_id, {Metric.QUALS: row}, quals_version(qagen.config), duration, job_id)
+        status, reason = MetricScore.Status.OK, ""
+    return {"status": status, "value": score.value, "reason": reason, "details": score.details}
 
 
 def store_scores(
@@ -276,13 +185,27 @@ def finish_if_complete(job_id: int) -> None:
     complete.filter(failed__gt=0).update(status=ScoringJob.Status.FAILED, finished_at=now)
 
 
-def batch_scoring_status(batch_id: int) -> dict:
-    """The latest job of each metric family, for the batch page and the admin."""
-    latest = {}
+@dataclass(frozen=True)
+class FamilyStatus:
+    """One family on a batch's pages: its latest job, or why it cannot run here."""
+
+    family: MetricFamily
+    job: ScoringJob | None
+    unavailable: str
+
+    @property
+    def running(self) -> bool:
+        return self.job is not None and not self.job.finished
+
+
+def batch_scoring_status(batch_id: int) -> list[FamilyStatus]:
+    """Every family with its latest job on the batch, in registry order."""
+    latest: dict[str, ScoringJob] = {}
     for job in ScoringJob.objects.filter(batch_id=batch_id).order_by("-created_at"):
         latest.setdefault(job.kind, job)
-    return {
-        "rouge": latest.get(ScoringJob.Kind.ROUGE),
-        "quals": latest.get(ScoringJob.Kind.QUALS),
-        "quals_configured": quals_configured(),
-    }
+    return [FamilyStatus(f, latest.get(f.key), f.unavailable()) for f in FAMILIES]
+
+
+def score_imported_batch(sender, batch_id: int, requested_by=None, **kwargs) -> None:
+    """Receiver of `evaluation.signals.batch_imported`: score every family that can run here."""
+    start_batch_scoring(batch_id, requested_by=requested_by)

@@ -34,20 +34,23 @@ TASK_OPTIONS = {
 }
 
 
+# One task per metric family (its name and queue are in metrics.py; QUALS goes to the "quals"
+# queue, so GPU workers can take only those).
 @shared_task(soft_time_limit=60, time_limit=90, **TASK_OPTIONS)
 def score_rouge(summary_id: int, job_id: int | None = None) -> None:
-    services.score_summary_rouge(summary_id, job_id)
+    services.score_summary("rouge", summary_id, job_id)
 
 
-# Routed to the "quals" queue (settings.CELERY_TASK_ROUTES), so GPU workers can take only these.
 @shared_task(soft_time_limit=600, time_limit=660, **TASK_OPTIONS)
 def score_quals(summary_id: int, job_id: int | None = None) -> None:
-    services.score_summary_quals(summary_id, job_id)
+    services.score_summary("quals", summary_id, job_id)
+
+
+@shared_task(soft_time_limit=60, time_limit=90, **TASK_OPTIONS)
+def score_fragments(summary_id: int, job_id: int | None = None) -> None:
+    services.score_summary("fragments", summary_id, job_id)
 
 
 @shared_task(acks_late=True, soft_time_limit=120, time_limit=180)
 def resume_stalled_jobs() -> int:
     return services.resume_stalled_jobs()
-
-
-TASKS = {"rouge": score_rouge, "quals": score_quals}

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from evaluation.models import Role, Summary
-from evaluation.views import role_required
+from evaluation.roles import role_required
 
+from .metrics import family
 from .models import Metric, MetricScore
-from .services import quals_configured
 
 BAR_WIDTH = 14
 CHART_HEIGHT = 90
@@ -50,7 +50,7 @@ def token_bars(detail: dict) -> dict:
 
 @require_GET
 @role_required(Role.RESEARCHER, Role.ADMIN)
-def summary_quals(request, summary_id: int):
+def summary_quals(request: HttpRequest, summary_id: int) -> HttpResponse:
     """Why a summary got its QUALS: the selected pairs, the ones that pull it down first."""
     summary = Summary.objects.select_related("document__batch").filter(pk=summary_id).first()
     if summary is None:
@@ -64,7 +64,7 @@ def summary_quals(request, summary_id: int):
         "summary": summary,
         "score": score,
         "pairs": pairs,
-        "quals_configured": quals_configured(),
+        "unavailable": family("quals").unavailable(),
         "chart_height": CHART_HEIGHT,
         "bar_width": BAR_WIDTH,
     }

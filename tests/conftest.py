@@ -72,6 +72,20 @@ def batch(db):
 
 
 @pytest.fixture
+def sent_tasks(monkeypatch) -> list[tuple]:
+    """Scoring tasks as they are sent, (family key, summary id, job id), instead of a broker."""
+    from celery import current_app
+
+    from scoring.metrics import FAMILIES
+
+    sent: list[tuple] = []
+    for family in FAMILIES:
+        task = current_app.tasks[family.task]
+        monkeypatch.setattr(task, "delay", lambda *args, key=family.key: sent.append((key, *args)))
+    return sent
+
+
+@pytest.fixture
 def frank_file() -> Path:
     path = SHARED_DATA / "frank" / "frank_seed_articles.jsonl"
     if not path.exists():

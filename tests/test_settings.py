@@ -52,3 +52,22 @@ class TestSettings:
         assert result.stdout.split() == [
             "django.db.backends.postgresql", "study", "redis://cache:6379/2", "False"
         ]  # fmt: skip
+
+    def test_importing_the_settings_creates_no_directory(self, tmp_path):
+        var = tmp_path / "var"
+        code = "import annotation_site.settings as s; print(s.VAR_DIR)"
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env.update(FACTPAIR_VAR_DIR=str(var), CELERY_BROKER_URL="filesystem://localhost/")
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == str(var) and not var.exists()
+
+    def test_manage_py_makes_the_folders_it_needs(self, tmp_path):
+        var = tmp_path / "var"
+        result = manage(
+            "check", FACTPAIR_VAR_DIR=str(var), CELERY_BROKER_URL="filesystem://localhost/"
+        )
+        assert result.returncode == 0, result.stderr
+        assert (var / "broker" / "queue").is_dir() and (var / "static").is_dir()

@@ -38,7 +38,12 @@ class TestRealWorker:
         assert finished, f"scoring did not finish; worker log:\n{log[-3000:]}"
         job.refresh_from_db()
         assert (job.status, job.done, job.failed) == ("done", 6, 0)
-        assert MetricScore.objects.filter(summary__document__batch=batch).count() == 18
+        # every family that can run here: ROUGE (3 metrics) and fragments (2), no QUALS model
+        jobs = ScoringJob.objects.filter(batch=batch)
+        assert sorted(jobs.values_list("kind", flat=True)) == ["fragments", "rouge"]
+        everything = wait_for(lambda: not jobs.filter(status="running").exists())
+        assert everything, f"scoring did not finish; worker log:\n{log[-3000:]}"
+        assert MetricScore.objects.filter(summary__document__batch=batch).count() == 6 * (3 + 2)
 
 
 @pytest.mark.worker
@@ -52,7 +57,7 @@ class TestKilledWorker:
         )
         try:
             batch = import_batch(jsonl([doc_row(1)]), "f.jsonl", settings_for())
-            job = ScoringJob.objects.get(batch=batch)
+            job = ScoringJob.objects.get(batch=batch, kind="rouge")  # the first task sent
             started = wait_for(lambda: "received" in slow_log.read_text(errors="replace"), 60)
             assert started, slow_log.read_text(errors="replace")[-3000:]
             time.sleep(1)  # inside the task now: computed, not yet written
@@ -70,10 +75,12 @@ class TestKilledWorker:
                 # redeliver, so the periodic sweeper re-sends what the stalled job misses.
                 later = timezone.now() + timedelta(minutes=11)
                 assert services.resume_stalled_jobs(now=later) >= 1
-            done = wait_for(lambda: ScoringJob.objects.get(pk=job.pk).status == "done", 90)
+            jobs = ScoringJob.objects.filter(batch=batch)
+            done = wait_for(lambda: not jobs.exclude(status="done").exists(), 90)
             assert done, log.read_text(errors="replace")[-3000:]
         finally:
             stop_worker(recovery)
         job.refresh_from_db()
         assert (job.done, job.failed) == (2, 0)
-        assert MetricScore.objects.filter(summary__document__batch=batch).count() == 6
+        # 2 summaries x (3 ROUGE metrics + 2 fragment metrics), each written once
+        assert MetricScore.objects.filter(summary__document__batch=batch).count() == 2 * (3 + 2)

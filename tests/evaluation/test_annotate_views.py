@@ -80,6 +80,20 @@ class TestComparisonPage:
         for key in "QWEASDZXC":
             assert f"<kbd>{key}</kbd>" in content
 
+    def test_it_defines_each_criterion_and_sends_the_keyboard_map_as_data(self, client, judging):
+        import json
+        import re
+
+        from evaluation.criteria import CRITERIA, keyboard_map
+
+        content = client.get(reverse("assignment", args=[judging.pk])).content.decode()
+        for c in CRITERIA:
+            assert c.definition.replace("'", "&#x27;") in content
+        data = re.search(
+            r'<script id="judging-keys" type="application/json">(.*?)</script>', content
+        )
+        assert data and json.loads(data.group(1)) == {k: list(v) for k, v in keyboard_map().items()}
+
     def test_it_puts_the_summaries_in_the_stored_order(self, client, judging):
         c = judging.comparison
         for left_system in ("A", "B"):

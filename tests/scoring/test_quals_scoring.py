@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from evaluation.models import Summary
-from scoring import quals, services
+from scoring import quals, scorers, services
 from scoring.models import MetricScore, ScoringJob
 from scoring.tasks import score_quals, score_rouge
 
@@ -26,16 +26,16 @@ def model_dir(tmp_path_factory):
 @pytest.fixture
 def configured(settings, model_dir, monkeypatch):
     settings.QUALS_MODEL = str(model_dir)
-    real_config = services.quals_config
+    real_config = scorers.quals_config
 
     def small_config():
         from dataclasses import replace
 
         return replace(real_config(), **SMALL)
 
-    monkeypatch.setattr(services, "quals_config", small_config)
-    services._loaded.cache_clear()
-    services._ENCODED.clear()
+    monkeypatch.setattr(scorers, "quals_config", small_config)
+    scorers._loaded.cache_clear()
+    scorers._ENCODED.clear()
     return model_dir
 
 
@@ -58,9 +58,9 @@ def answerable_pairs(monkeypatch):
 class TestScoreSummaryQuals:
     def test_it_stores_the_value_and_its_explanation(self, batch, configured, answerable_pairs):
         summary = Summary.objects.get(document__external_id="doc-1", system="QUALS")
-        services.score_summary_quals(summary.pk)
+        services.score_summary("quals", summary.pk)
         score = MetricScore.objects.get(summary=summary, metric="quals")
-        qagen = services.worker_qagen()
+        qagen = scorers.worker_qagen()
         expected = quals.quals_score(qagen, summary.document.source, summary.text)
         assert score.status == "ok"
         assert score.value == pytest.approx(expected.value, abs=1e-5)
@@ -76,7 +76,7 @@ class TestScoreSummaryQuals:
     def test_it_stores_no_score_with_the_reason(self, batch, configured, monkeypatch):
         monkeypatch.setattr(quals, "generate_candidates", lambda *a, **k: [])
         summary = Summary.objects.first()
-        services.score_summary_quals(summary.pk)
+        services.score_summary("quals", summary.pk)
         score = MetricScore.objects.get(summary=summary, metric="quals")
         assert (score.status, score.value, score.reason) == ("no_score", None, quals.NO_PAIR_REASON)
 
@@ -101,18 +101,18 @@ class TestScoreSummaryQuals:
         )
         doc = batch.documents.first()
         for summary in doc.summaries.all():
-            services.score_summary_quals(summary.pk)
+            services.score_summary("quals", summary.pk)
         assert calls.count(doc.source) == 1
 
 
 @pytest.mark.django_db
 class TestQualsJobs:
-    def test_it_says_not_configured_instead_of_scoring(self, batch, settings, monkeypatch):
+    def test_it_says_not_configured_instead_of_scoring(self, batch, settings, sent_tasks):
         settings.QUALS_MODEL = ""
-        monkeypatch.setattr(score_rouge, "delay", lambda *a: None)
         kinds = [j.kind for j in services.start_batch_scoring(batch.pk)]
-        assert kinds == ["rouge"]
-        with pytest.raises(services.ScoringNotConfigured, match="QUALS_MODEL"):
+        assert kinds == ["rouge", "fragments"]
+        assert "quals" not in {kind for kind, *_ in sent_tasks}
+        with pytest.raises(scorers.MetricUnavailable, match="QUALS_MODEL"):
             services.start_batch_scoring(batch.pk, ["quals"])
 
     def test_it_enqueues_quals_on_its_own_queue(self, batch, configured, monkeypatch):
@@ -132,7 +132,7 @@ class TestQualsJobs:
         sent = []
         monkeypatch.setattr(score_rouge, "delay", lambda *a: sent.append(a))
         (job,) = services.start_batch_scoring(batch.pk, ["rouge"])
-        services.score_summary_rouge(job.summary_ids[0], job.pk)
+        services.score_summary("rouge", job.summary_ids[0], job.pk)
         services.record_failure(job.pk, job.summary_ids[1], "boom")
         sent.clear()
         assert services.resume_stalled_jobs() == 0  # not stalled yet
@@ -209,7 +209,7 @@ class TestScoringPages:
         self, client, researcher, batch, configured, answerable_pairs
     ):
         summary = Summary.objects.first()
-        services.score_summary_quals(summary.pk)
+        services.score_summary("quals", summary.pk)
         client.force_login(researcher)
         response = client.get(reverse("summary_quals", args=[summary.pk]))
         assert response.status_code == 200
@@ -225,7 +225,7 @@ class TestScoringPages:
         response = client.get(reverse("summary_quals", args=[Summary.objects.first().pk]))
         assert b"QUALS is not configured" in response.content
         page = client.get(reverse("batch_detail", args=[batch.pk]))
-        assert b"Not configured (set QUALS_MODEL" in page.content
+        assert b"Not configured: QUALS is not configured: set QUALS_MODEL" in page.content
         assert b"not configured" in page.content
 
     def test_annotators_cannot_see_scores(self, client, annotator, batch):
@@ -242,7 +242,7 @@ class TestScoringPages:
         running = client.get(reverse("batch_scoring", args=[batch.pk]))
         assert running.status_code == 200 and b'hx-trigger="every 2s"' in running.content
         for summary_id in job.summary_ids:
-            services.score_summary_rouge(summary_id, job.pk)
+            services.score_summary("rouge", summary_id, job.pk)
         finished = client.get(reverse("batch_scoring", args=[batch.pk]))
         assert finished.status_code == 286
         assert b"every 2s" not in finished.content and b"100%" in finished.content

@@ -25,7 +25,7 @@ class TestRougeF:
 class TestScoreSummaryRouge:
     def test_it_stores_three_f_scores(self, batch):
         summary = Summary.objects.get(document__external_id="doc-1", system="QUALS")
-        services.score_summary_rouge(summary.pk)
+        services.score_summary("rouge", summary.pk)
         scores = {s.metric: s for s in MetricScore.objects.filter(summary=summary)}
         assert set(scores) == {"rouge1", "rouge2", "rougeL"}
         expected = rouge_f(summary.text, summary.document.reference)
@@ -36,7 +36,7 @@ class TestScoreSummaryRouge:
         summary = Summary.objects.filter(document__batch=batch).first()
         summary.document.reference = ""
         summary.document.save()
-        services.score_summary_rouge(summary.pk)
+        services.score_summary("rouge", summary.pk)
         score = MetricScore.objects.get(summary=summary, metric="rougeL")
         assert (score.status, score.value) == ("no_score", None)
         assert score.reason == "the document has no reference summary"
@@ -58,21 +58,22 @@ class TestScoreSummaryRouge:
 
 @pytest.mark.django_db
 class TestScoringJobs:
-    def test_it_enqueues_rouge_for_every_summary_and_skips_unconfigured_quals(
-        self, batch, settings, monkeypatch
+    def test_it_enqueues_every_family_for_every_summary_and_skips_unconfigured_quals(
+        self, batch, settings, sent_tasks
     ):
         settings.QUALS_MODEL = ""
-        sent = []
-        monkeypatch.setattr(score_rouge, "delay", lambda *args: sent.append(args))
-        (job,) = services.start_batch_scoring(batch.pk)
-        assert job.kind == "rouge" and job.total == 8
-        assert sorted(s for s, _ in sent) == sorted(
+        jobs = {job.kind: job for job in services.start_batch_scoring(batch.pk)}
+        assert set(jobs) == {"rouge", "fragments"}
+        assert jobs["rouge"].total == jobs["fragments"].total == 8
+        summaries = sorted(
             Summary.objects.filter(document__batch=batch).values_list("id", flat=True)
         )
+        for kind, job in jobs.items():
+            assert sorted(s for k, s, j in sent_tasks if k == kind and j == job.pk) == summaries
 
     def test_it_leaves_scored_summaries_alone_unless_forced(self, batch, monkeypatch):
         monkeypatch.setattr(score_rouge, "delay", lambda *args: None)
-        services.score_summary_rouge(Summary.objects.first().pk)
+        services.score_summary("rouge", Summary.objects.first().pk)
         assert services.start_batch_scoring(batch.pk, ["rouge"])[0].total == 7
         assert services.start_batch_scoring(batch.pk, ["rouge"], force=True)[0].total == 8
 
@@ -88,6 +89,6 @@ class TestScoringJobs:
         summary = Summary.objects.first()
         job = ScoringJob.objects.create(batch=batch, kind="rouge", total=2)
         services.record_failure(job.pk, 123, "boom")
-        services.score_summary_rouge(summary.pk, job.pk)
+        services.score_summary("rouge", summary.pk, job.pk)
         job.refresh_from_db()
         assert (job.done, job.failed, job.status) == (1, 1, "failed")

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from evaluation.services import BatchNotFound, InvalidUsernames, add_annotators, find_batch
+from evaluation.models import BatchNotFound, find_batch
+from evaluation.services import InvalidUsernames, add_annotators
 
 
 class Command(BaseCommand):

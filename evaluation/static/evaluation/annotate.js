@@ -1,11 +1,11 @@
 // Keyboard-first judging and time on task. Plain HTML forms work without this file.
 (function () {
   "use strict";
-  var KEYS = {
-    q: ["factual", "left"], w: ["factual", "equal"], e: ["factual", "right"],
-    a: ["informative", "left"], s: ["informative", "equal"], d: ["informative", "right"],
-    z: ["grammatical", "left"], x: ["grammatical", "equal"], c: ["grammatical", "right"],
-  };
+  // The keyboard map comes with the page (from the criteria registry): key -> [criterion, answer].
+  function keyMap() {
+    var data = document.getElementById("judging-keys");
+    return data ? JSON.parse(data.textContent) : {};
+  }
 
   // Active time: seconds this comparison was on screen in a visible tab.
   var active = 0;
@@ -66,8 +66,9 @@
     var dialog = document.getElementById("guidelines-dialog");
     if (!form || (dialog && dialog.open)) return;
     var key = event.key.toLowerCase();
-    if (KEYS[key]) {
-      var input = form.querySelector('input[name="' + KEYS[key][0] + '"][value="' + KEYS[key][1] + '"]');
+    var keys = keyMap();
+    if (Object.prototype.hasOwnProperty.call(keys, key)) {
+      var input = form.querySelector('input[name="' + keys[key][0] + '"][value="' + keys[key][1] + '"]');
       if (input) { input.checked = true; input.focus({ preventScroll: true }); event.preventDefault(); }
     } else if (key === "enter" && !(event.target.tagName === "BUTTON" || event.target.tagName === "A" || event.target.tagName === "SUMMARY")) {
       event.preventDefault();

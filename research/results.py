@@ -3,30 +3,34 @@
 from __future__ import annotations
 
 import numpy as np
-from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from . import analysis, checks, exports
+from evaluation import checks
+from evaluation.models import AuditEvent, Batch, Role, audit
+from evaluation.roles import role_required
+from scoring.metrics import FAMILIES
+
+from . import analysis, exports
 from .charts import stacked_bars_svg
-from .models import AuditEvent, Batch, Role, audit
-from .views import batch_or_404, role_required
-
-METRICS = [("quals", "QUALS"), ("rougeL", "ROUGE-L"), ("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2")]
+from .views import batch_or_404
 
 
-def metric_rows(batch_ids: list[int], data: analysis.Judgments) -> list:
-    """Each metric against the human factual majority of the judgments in hand, so that
-    excluded annotators are excluded here too; QUALS without a model is None."""
-    from scoring.services import quals_configured
-
+def metric_rows(batch_ids: list[int], data: analysis.Judgments) -> list[tuple]:
+    """(label, agreement, why unavailable) per metric of every family: each metric against the
+    human factual majority of the judgments in hand, so that excluded annotators are excluded
+    here too; a family that cannot score here has no agreement, and says why."""
     majorities = analysis.majorities_of(data, "factual")
-    return [
-        (label, None)
-        if metric == "quals" and not quals_configured()
-        else (label, analysis.metric_agreement(batch_ids, metric, majorities))
-        for metric, label in METRICS
-    ]
+    rows = []
+    for family in FAMILIES:
+        unavailable = family.unavailable()
+        for metric, label in family.metrics:
+            agreement = (
+                None if unavailable else analysis.metric_agreement(batch_ids, metric, majorities)
+            )
+            rows.append((label, agreement, unavailable))
+    return rows
 
 
 def criterion_rows(data: analysis.Judgments) -> list[dict]:
@@ -56,7 +60,7 @@ def excluded_for(batches: list[Batch], exclude_flagged: bool) -> list[int]:
 
 @require_GET
 @role_required(Role.RESEARCHER, Role.ADMIN)
-def batch_results(request, batch_id: int):
+def batch_results(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = batch_or_404(batch_id)
     exclude_flagged = request.GET.get("exclude_flagged") == "1"
     flagged = checks.flagged_annotator_ids(batch)
@@ -81,12 +85,12 @@ def batch_results(request, batch_id: int):
         "whats": exports.WHATS,
         "formats": exports.FORMATS,
     }
-    return render(request, "evaluation/results.html", context)
+    return render(request, "research/results.html", context)
 
 
 @require_GET
 @role_required(Role.RESEARCHER, Role.ADMIN)
-def batch_chart(request, batch_id: int):
+def batch_chart(request: HttpRequest, batch_id: int) -> HttpResponse:
     """The stacked-bar chart as a downloadable SVG file."""
     batch = batch_or_404(batch_id)
     data, _ = analysis.load_batch_data([batch.pk], timing=False)
@@ -103,7 +107,7 @@ def batch_chart(request, batch_id: int):
 
 @require_GET
 @role_required(Role.RESEARCHER, Role.ADMIN)
-def batch_export(request, batch_id: int, what: str, fmt: str):
+def batch_export(request: HttpRequest, batch_id: int, what: str, fmt: str) -> HttpResponse:
     """Stream an export with constant memory; the download is written to the audit log."""
     batch = batch_or_404(batch_id)
     if what not in exports.WHATS or fmt not in exports.FORMATS:
@@ -119,7 +123,7 @@ def batch_export(request, batch_id: int, what: str, fmt: str):
 
 @require_GET
 @role_required(Role.RESEARCHER, Role.ADMIN)
-def overview(request):
+def overview(request: HttpRequest) -> HttpResponse:
     """Across batches, grouped by dataset label: the study's table and figure."""
     exclude_flagged = request.GET.get("exclude_flagged") == "1"
     by_dataset: dict[str, list[Batch]] = {}
@@ -143,4 +147,4 @@ def overview(request):
         "exclude_flagged": exclude_flagged,
         "seed": analysis.BOOTSTRAP_SEED,
     }
-    return render(request, "evaluation/overview.html", context)
+    return render(request, "research/overview.html", context)

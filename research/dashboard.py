@@ -8,23 +8,29 @@ import io
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
-from django.db.models import Count, F, Q, Sum
-from django.http import Http404, HttpResponse
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import checks
-from .forms import AccountsForm, BatchSettingsForm, BatchUploadForm, CheckForm
-from .importing import BatchFileError
-from .models import Assignment, AuditEvent, Batch, Comparison, Role, audit
-from .services import (
+from evaluation import checks
+from evaluation.importing import BatchFileError
+from evaluation.models import Assignment, AuditEvent, Batch, Comparison, Role, audit
+from evaluation.progress import progress_of, with_progress
+from evaluation.roles import role_required
+from evaluation.services import (
     BatchSettings,
     InvalidUsernames,
     add_annotators,
     create_annotator_accounts,
     import_batch,
 )
-from .views import batch_or_404, polled_partial, role_required, scoring_context
+from scoring.metrics import BY_KEY
+from scoring.scorers import MetricUnavailable
+from scoring.services import start_batch_scoring
+
+from .forms import AccountsForm, BatchSettingsForm, BatchUploadForm, CheckForm
+from .views import batch_or_404, polled_partial, scoring_context
 
 STATUS_ACTIONS = {
     "open": Batch.Status.OPEN,
@@ -35,16 +41,12 @@ STATUS_ACTIONS = {
 
 @require_GET
 @role_required(Role.ADMIN)
-def dashboard(request):
-    batches = Batch.objects.annotate(
-        n=Count("comparisons", filter=Q(comparisons__is_check=False)),
-        done=Sum("comparisons__annotations_done", filter=Q(comparisons__is_check=False)),
-        needed=Sum("comparisons__annotations_needed", filter=Q(comparisons__is_check=False)),
-    ).order_by("-created_at")
-    return render(request, "evaluation/dashboard.html", {"batches": batches})
+def dashboard(request: HttpRequest) -> HttpResponse:
+    batches = with_progress(Batch.objects.order_by("-created_at"))
+    return render(request, "research/dashboard.html", {"batches": batches})
 
 
-def upload_too_large(request) -> bool:
+def upload_too_large(request: HttpRequest) -> bool:
     """Refuse by the declared length, before Django reads the body."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -55,12 +57,12 @@ def upload_too_large(request) -> bool:
 
 @require_http_methods(["GET", "POST"])
 @role_required(Role.ADMIN)
-def batch_new(request):
+def batch_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and upload_too_large(request):
         limit = settings.IMPORT_MAX_BYTES
         form = BatchUploadForm()
         context = {"form": form, "problems": [f"The file is larger than {limit:,} bytes."]}
-        return render(request, "evaluation/batch_new.html", context, status=413)
+        return render(request, "research/batch_new.html", context, status=413)
     form = BatchUploadForm(request.POST or None, request.FILES or None)
     problems: list[str] = []
     if request.method == "POST" and form.is_valid():
@@ -88,19 +90,10 @@ def batch_new(request):
             return redirect("batch_manage", batch.pk)
     status = 400 if request.method == "POST" else 200
     context = {"form": form, "problems": problems}
-    return render(request, "evaluation/batch_new.html", context, status=status)
+    return render(request, "research/batch_new.html", context, status=status)
 
 
 def progress_context(batch: Batch) -> dict:
-    real = Comparison.objects.filter(batch=batch, is_check=False)
-    k = F("annotations_needed")
-    counts = real.aggregate(
-        total=Count("id"),
-        done=Count("id", filter=Q(annotations_done__gte=k)),
-        in_progress=Count("id", filter=Q(annotations_done__lt=k, annotations_in_progress__gt=0)),
-        judgments=Sum("annotations_done"),
-    )
-    counts["waiting"] = counts["total"] - counts["done"] - counts["in_progress"]
     per_annotator = (
         Assignment.objects.filter(comparison__batch=batch, status=Assignment.Status.SUBMITTED)
         .values("annotator__username")
@@ -109,12 +102,18 @@ def progress_context(batch: Batch) -> dict:
     )
     scoring = scoring_context(batch)
     moving = batch.status == Batch.Status.OPEN or scoring["scoring_running"]
-    return {**scoring, "counts": counts, "per_annotator": per_annotator, "moving": moving}
+    return {
+        **scoring,
+        "progress": progress_of(batch),
+        "per_annotator": per_annotator,
+        "moving": moving,
+        "rescorable": [s.family for s in scoring["families"] if not s.unavailable],
+    }
 
 
 @require_http_methods(["GET", "POST"])
 @role_required(Role.ADMIN)
-def batch_manage(request, batch_id: int):
+def batch_manage(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = batch_or_404(batch_id)
     form = BatchSettingsForm(request.POST or None, instance=batch)
     if request.method == "POST" and form.is_valid():
@@ -142,23 +141,23 @@ def batch_manage(request, batch_id: int):
         .select_related("annotator", "comparison__document")[:50],
     }
     status = 400 if request.method == "POST" else 200
-    return render(request, "evaluation/batch_manage.html", context, status=status)
+    return render(request, "research/batch_manage.html", context, status=status)
 
 
 @require_GET
 @role_required(Role.ADMIN)
-def batch_progress(request, batch_id: int):
+def batch_progress(request: HttpRequest, batch_id: int) -> HttpResponse:
     """The live progress partial, polled until nothing can move."""
     batch = batch_or_404(batch_id)
     context = progress_context(batch)
     return polled_partial(
-        request, "evaluation/batch_manage.html#progress", context, moving=context["moving"]
+        request, "research/batch_manage.html#progress", context, moving=context["moving"]
     )
 
 
 @require_POST
 @role_required(Role.ADMIN)
-def batch_status(request, batch_id: int):
+def batch_status(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = batch_or_404(batch_id)
     new = STATUS_ACTIONS.get(request.POST.get("action", ""))
     if new is None:
@@ -171,16 +170,14 @@ def batch_status(request, batch_id: int):
 
 @require_POST
 @role_required(Role.ADMIN)
-def batch_rescore(request, batch_id: int):
-    from scoring.services import ScoringNotConfigured, start_batch_scoring
-
+def batch_rescore(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = batch_or_404(batch_id)
     metric = request.POST.get("metric", "")
-    kinds = [metric] if metric in ("rouge", "quals") else None
+    kinds = [metric] if metric in BY_KEY else None
     force = request.POST.get("force") == "1"
     try:
         jobs = start_batch_scoring(batch.pk, kinds, force=force, requested_by=request.user)
-    except ScoringNotConfigured as e:
+    except MetricUnavailable as e:
         return HttpResponse(str(e), status=400)
     audit(
         request.user,
@@ -195,7 +192,7 @@ def batch_rescore(request, batch_id: int):
 
 @require_POST
 @role_required(Role.ADMIN)
-def batch_checks(request, batch_id: int):
+def batch_checks(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = batch_or_404(batch_id)
     if request.POST.get("action") == "create":
         try:
@@ -229,7 +226,7 @@ def batch_checks(request, batch_id: int):
 
 @require_http_methods(["GET", "POST"])
 @role_required(Role.ADMIN)
-def accounts(request):
+def accounts(request: HttpRequest) -> HttpResponse:
     form = AccountsForm(request.POST or None)
     created: dict[str, str | None] = {}
     status = 200
@@ -250,10 +247,10 @@ def accounts(request):
         "created": {u: p for u, p in created.items() if p},
         "annotators": annotators,
     }
-    return render(request, "evaluation/accounts.html", context, status=status)
+    return render(request, "research/accounts.html", context, status=status)
 
 
-def create_accounts(request, form: AccountsForm) -> dict[str, str | None]:
+def create_accounts(request: HttpRequest, form: AccountsForm) -> dict[str, str | None]:
     batch = form.cleaned_data["batch"]
     usernames = form.cleaned_data["usernames"]
     if batch is None:
@@ -280,7 +277,7 @@ def create_accounts(request, form: AccountsForm) -> dict[str, str | None]:
 
 @require_GET
 @role_required(Role.ADMIN)
-def accounts_csv(request):
+def accounts_csv(request: HttpRequest) -> HttpResponse:
     content = request.session.pop("accounts_csv", None)
     if content is None:
         return HttpResponse(
@@ -296,7 +293,7 @@ def accounts_csv(request):
 
 @require_POST
 @role_required(Role.ADMIN)
-def account_active(request, user_id: int):
+def account_active(request: HttpRequest, user_id: int) -> HttpResponse:
     user = User.objects.filter(pk=user_id, groups__name=Role.ANNOTATOR).first()
     if user is None:
         raise Http404("No such annotator.")

@@ -12,7 +12,8 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from evaluation.exports import (
+from evaluation.models import Role
+from research.exports import (
     export,
     export_comparisons,
     export_filename,
@@ -21,10 +22,9 @@ from evaluation.exports import (
     export_table,
     majority_name,
 )
-from evaluation.models import Role
 from scoring.models import MetricScore
 from tests.conftest import make_user
-from tests.evaluation.test_analysis import all_criteria, judge
+from tests.research.test_analysis import all_criteria, judge
 
 
 def read_csv(lines) -> list[dict]:
@@ -144,7 +144,9 @@ class TestExportScores:
             reason="QUALS not configured",
         )  # fmt: skip
         rows = read_csv(export_scores(batch, "csv"))
-        assert len(rows) == 4 * 2 * 4  # comparisons x summaries x metrics
+        metrics = ["quals", "rougeL", "rouge1", "rouge2", "coverage", "density"]
+        assert len(rows) == 4 * 2 * len(metrics)  # comparisons x summaries x metrics
+        assert [r["metric"] for r in rows[: len(metrics)]] == metrics
         by_key = {(r["summary_id"], r["metric"]): r for r in rows}
         ok = by_key[(str(comparison.summary_a_id), "rouge1")]
         assert (ok["status"], ok["value"], ok["role"], ok["system"]) == ("ok", "0.0", "A", "MLE")
@@ -153,6 +155,16 @@ class TestExportScores:
             "no_score", "", "QUALS not configured",
         )  # fmt: skip
         assert by_key[(str(comparison.summary_b_id), "rouge2")]["status"] == "not_scored"
+
+    def test_it_says_why_a_family_that_cannot_run_here_has_no_score(self, batch, settings):
+        settings.QUALS_MODEL = ""
+        rows = read_csv(export_scores(batch, "csv"))
+        quals = [r for r in rows if r["metric"] == "quals"]
+        assert quals and {(r["status"], r["value"]) for r in quals} == {("not_configured", "")}
+        assert {r["reason"] for r in quals} == {
+            "QUALS is not configured: set QUALS_MODEL to a local checkpoint directory"
+        }
+        assert {r["status"] for r in rows if r["metric"] == "coverage"} == {"not_scored"}
 
     def test_it_writes_null_values_in_json_lines(self, batch):
         rows = read_jsonl(export_scores(batch, "jsonl"))

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from evaluation.exports import FORMATS, WHATS, export
-from evaluation.services import BatchNotFound, find_batch
+from evaluation.models import BatchNotFound, find_batch
+from research.exports import FORMATS, WHATS, export
 
 
 class Command(BaseCommand):

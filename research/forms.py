@@ -4,9 +4,10 @@ from django import forms
 from django.contrib.auth.models import Group, User
 from django.db.models import Max
 
-from .importing import FORMATS
-from .models import TAKEN, Batch, Criterion, Role
-from .services import MAX_ANNOTATORS_PER_ITEM
+from evaluation.criteria import CRITERIA
+from evaluation.importing import FORMATS
+from evaluation.models import TAKEN, Batch, Role
+from evaluation.services import MAX_ANNOTATORS_PER_ITEM
 
 
 class BatchUploadForm(forms.Form):
@@ -115,9 +116,13 @@ class CheckForm(forms.Form):
     """Mark a comparison as an attention check, with the verdicts a careful annotator gives."""
 
     comparison = forms.IntegerField(label="Comparison id")
-    factual = forms.ChoiceField(choices=EXPECTED, required=False)
-    informative = forms.ChoiceField(choices=EXPECTED, required=False)
-    grammatical = forms.ChoiceField(choices=EXPECTED, required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for criterion in CRITERIA:  # one expected verdict per criterion of the registry
+            self.fields[criterion.key] = forms.ChoiceField(
+                choices=EXPECTED, required=False, label=criterion.label
+            )
 
     def expected(self) -> dict[str, str]:
-        return {c: self.cleaned_data[c] for c in Criterion.values if self.cleaned_data.get(c)}
+        return {c.key: self.cleaned_data[c.key] for c in CRITERIA if self.cleaned_data.get(c.key)}

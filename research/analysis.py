@@ -38,6 +38,7 @@ from typing import NamedTuple
 
 import krippendorff
 import numpy as np
+from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
     Count,
@@ -49,11 +50,12 @@ from django.db.models import (
 from django.db.models.functions import Extract
 from scipy import stats
 
-from .models import Assignment, Comparison, Criterion, Judgment
+from evaluation import criteria
+from evaluation.criteria import VERDICT_CODES, VERDICT_NAMES
+from evaluation.models import Assignment, Comparison, Judgment
+from scoring.models import MetricScore
 
-CRITERIA: tuple[str, ...] = tuple(Criterion.values)  # factual, informative, grammatical
-VERDICT_CODES = {"A": -1, "equal": 0, "B": 1}
-VERDICT_NAMES = {code: name for name, code in VERDICT_CODES.items()}
+CRITERIA: tuple[str, ...] = criteria.KEYS  # factual, informative, grammatical, from the registry
 BOOTSTRAP_SEED = 20210517
 CHUNK = 20_000
 
@@ -225,7 +227,7 @@ def _fetched_table(query, timing: bool) -> np.ndarray:
 def _assignment_rows(batch_ids: list[int], exclude: list[int], timing: bool):
     # The assignment carries its three verdicts as codes (-1 / 0 / +1): one row per
     # assignment, no join with the judgments and no GROUP BY.
-    fields = ["comparison_id", "annotator_id", *(f"verdict_{c}" for c in CRITERIA)]
+    fields = ["comparison_id", "annotator_id", *(c.verdict_column for c in criteria.CRITERIA)]
     query = Assignment.objects.filter(_submitted(batch_ids, exclude)).order_by()
     duration = ExpressionWrapper(F("submitted_at") - F("served_at"), output_field=DurationField())
     if timing and connection.features.has_native_duration_field:
@@ -251,8 +253,6 @@ def _judgments_from(table: np.ndarray) -> Judgments:
 
 def load_annotator_names(annotator_ids: Iterable[int]) -> dict[int, str]:
     """User id -> username, for the researcher's annotator table."""
-    from django.contrib.auth import get_user_model
-
     users = get_user_model().objects.filter(pk__in=list(annotator_ids))
     return dict(users.values_list("pk", "username"))
 
@@ -355,7 +355,7 @@ def criterion_result(rows: Judgments | Iterable[Sequence], criterion: str) -> Cr
     n = a + e + b
     return CriterionResult(
         criterion=criterion,
-        label=Criterion(criterion).label,
+        label=criteria.BY_KEY[criterion].label,
         judgments=n,
         comparisons=len(counts),
         b_better=b,
@@ -654,8 +654,6 @@ def metric_agreement(
 
 def _scores(batch_ids: list[int], metric: str) -> dict[int, float | str]:
     """summary id -> value, or the reason it has no score."""
-    from scoring.models import MetricScore
-
     query = MetricScore.objects.filter(
         summary__document__batch_id__in=batch_ids, metric=metric
     ).values_list("summary_id", "status", "value", "reason")
@@ -676,9 +674,7 @@ def majorities_of(rows: Judgments | Iterable[Sequence], criterion: str) -> dict[
 def factual_majorities(batch_ids: Iterable[int]) -> dict[int, int]:
     """comparison id -> majority factual verdict (-1, 0, +1, or -2 for no majority)."""
     query = (
-        Judgment.objects.filter(
-            _submitted(batch_ids, prefix="assignment__"), criterion=Criterion.FACTUAL
-        )
+        Judgment.objects.filter(_submitted(batch_ids, prefix="assignment__"), criterion="factual")
         .order_by()
         .values_list("assignment__comparison_id", "verdict")
         .annotate(n=Count("id"))

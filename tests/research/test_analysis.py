@@ -9,8 +9,11 @@ import numpy as np
 import pytest
 from django.utils import timezone
 
-from evaluation import analysis
-from evaluation.analysis import (
+from evaluation.assignments import lease_next, submit_judgments
+from evaluation.criteria import VERDICT_CODES
+from evaluation.models import Assignment, Judgment, Role
+from research import analysis
+from research.analysis import (
     JudgmentRow,
     Judgments,
     Timing,
@@ -26,8 +29,6 @@ from evaluation.analysis import (
     sample_size_hint,
     sign_test,
 )
-from evaluation.assignments import lease_next, submit_judgments
-from evaluation.models import VERDICT_CODES, Assignment, Judgment, Role
 from scoring.models import MetricScore
 from tests.conftest import make_user
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from xml.sax.saxutils import escape, quoteattr
 
-from .models import Criterion
+from evaluation.criteria import BY_KEY
 
 # Okabe-Ito blue and orange, with a neutral grey: distinguishable with any colour vision
 # deficiency, and the text colour on each keeps a contrast ratio of at least 4.5.
@@ -39,7 +39,7 @@ def _label(criterion: str, result) -> str:
     label = _get(result, "label")
     if label:
         return str(label)
-    return Criterion(criterion).label if criterion in Criterion.values else criterion
+    return BY_KEY[criterion].label if criterion in BY_KEY else criterion
 
 
 def _short(text: str, limit: int = 70) -> str:

@@ -17,7 +17,11 @@ import pytest
 from django.utils import timezone
 from scipy import stats
 
-from evaluation.analysis import (
+from evaluation.assignments import left_system_for
+from evaluation.criteria import VERDICT_CODES
+from evaluation.models import Assignment, Judgment, Role
+from evaluation.services import BatchSettings, import_batch
+from research.analysis import (
     CRITERIA,
     bootstrap_shares,
     krippendorff_alpha,
@@ -25,9 +29,6 @@ from evaluation.analysis import (
     results_table,
     sign_test,
 )
-from evaluation.assignments import left_system_for
-from evaluation.models import VERDICT_CODES, Assignment, Judgment, Role
-from evaluation.services import BatchSettings, import_batch
 from tests.conftest import make_user
 
 CODES = {"A": -1, "equal": 0, "B": 1}

@@ -86,9 +86,12 @@ class TestBatchResults:
         settings.QUALS_MODEL = ""
         client.force_login(researcher)
         response = client.get(reverse("batch_results", args=[judged.pk]))
-        metrics = dict(response.context["metrics"])
-        assert metrics["QUALS"] is None and metrics["ROUGE-L"] is not None
-        assert b"Not configured (set QUALS_MODEL" in response.content
+        metrics = {label: (m, why) for label, m, why in response.context["metrics"]}
+        assert metrics["QUALS"] == (None, "QUALS is not configured: set QUALS_MODEL to a local "
+                                    "checkpoint directory")  # fmt: skip
+        assert metrics["ROUGE-L F"][0] is not None and metrics["ROUGE-L F"][1] == ""
+        assert metrics["Fragment coverage"][0] is not None
+        assert b"Not configured: QUALS is not configured: set QUALS_MODEL" in response.content
         export = client.get(reverse("batch_export", args=[judged.pk, "scores", "csv"]))
         lines = b"".join(export.streaming_content).decode().splitlines()
         quals_rows = [line for line in lines if ",quals," in line]

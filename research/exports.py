@@ -22,11 +22,15 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 
+import numpy as np
 from django.conf import settings
 from django.db.models import Count, FilteredRelation, Q
 
+from evaluation.criteria import VERDICT_NAMES
+from evaluation.models import Assignment, Batch, Comparison, Judgment, Summary
+from scoring.metrics import FAMILY_OF_METRIC, metric_names
+
 from . import analysis
-from .models import Assignment, Batch, Comparison, Judgment, Summary
 
 FORMATS = ("csv", "jsonl")
 WHATS = ("judgments", "comparisons", "scores", "table")
@@ -121,49 +125,55 @@ def export_judgments(batch: Batch, fmt: str = "csv") -> Iterator[str]:
             "assignment__active_seconds",
         )
     )
-    rows = query.iterator(chunk_size=CHUNK)
-    if fmt == "csv":
-        return _judgment_csv(batch, rows)
-    return _lines(fmt, JUDGMENT_COLUMNS, _judgment_rows(batch, rows))
+    parts = _judgment_parts(batch, query.iterator(chunk_size=CHUNK))
+    return _judgment_csv(parts) if fmt == "csv" else _judgment_jsonl(parts)
 
 
-def _judgment_rows(batch: Batch, rows: Iterable[tuple]) -> Iterator[tuple]:
+def _judgment_parts(
+    batch: Batch, rows: Iterable[tuple]
+) -> Iterator[tuple[tuple, tuple, tuple, bool]]:
+    """The judgments export's rows, defined once for both formats: per judgment, the values its
+    assignment shares before it (batch .. left_system), its own (criterion .. shown), those
+    shared after it (the times), and whether it starts a new assignment (its 3 rows share the
+    rest, so formats can format that once)."""
     better = {"A": batch.system_a, "B": batch.system_b, "equal": "equal"}
     pseudonym = _pseudonyms()
-    last_assignment, times = None, (None, None, None)
+    last_assignment, head, tail = None, (), ()
     for assignment_id, cid, check, doc, user_id, left, criterion, verdict, shown, *timing in rows:
-        # Three rows share an assignment: format its times once.
-        if assignment_id != last_assignment:
-            last_assignment, times = assignment_id, _times(*timing)
-        yield (
-            batch.name, batch.dataset, cid, check, doc, pseudonym(user_id), batch.system_a,
-            batch.system_b, left, criterion, verdict, better[verdict], shown, *times,
-        )  # fmt: skip
+        new = assignment_id != last_assignment
+        if new:
+            last_assignment, tail = assignment_id, _times(*timing)
+            head = (
+                batch.name, batch.dataset, cid, check, doc, pseudonym(user_id), batch.system_a,
+                batch.system_b, left,
+            )  # fmt: skip
+        yield head, (criterion, verdict, better[verdict], shown), tail, new
 
 
-def _judgment_csv(batch: Batch, rows: Iterable[tuple]) -> Iterator[str]:
-    """The same rows as `_judgment_rows` through csv.writer, written faster: what an assignment's
-    three rows share is formatted (and quoted) once per assignment, not once per row."""
-    q = _csv_field
-    pseudonym = _pseudonyms()
-    better = {"A": q(batch.system_a), "B": q(batch.system_b), "equal": "equal"}
-    head = f"{q(batch.name)},{q(batch.dataset)},"
-    systems = f"{q(batch.system_a)},{q(batch.system_b)}"
-    yield ",".join(JUDGMENT_COLUMNS) + "\n"
-    last_assignment, start, end = None, "", ""
-    for assignment_id, cid, check, doc, user_id, left, criterion, verdict, shown, *timing in rows:
-        if assignment_id != last_assignment:
-            last_assignment = assignment_id
-            served, submitted, active = _times(*timing)
-            start = f"{head}{cid},{check},{q(doc)},{pseudonym(user_id)},{systems},{left},"
-            end = f",{served or ''},{submitted or ''},{'' if active is None else active}\n"
-        yield f"{start}{criterion},{verdict},{better[verdict]},{shown}{end}"
+def _judgment_jsonl(parts: Iterable[tuple[tuple, tuple, tuple, bool]]) -> Iterator[str]:
+    rows = (head + own + tail for head, own, tail, _ in parts)
+    return _lines("jsonl", JUDGMENT_COLUMNS, rows)
 
 
-def _csv_field(value: str) -> str:
-    """One value as csv.writer would write it (quoted only when it must be)."""
+def _judgment_csv(parts: Iterable[tuple[tuple, tuple, tuple, bool]]) -> Iterator[str]:
+    """The rows as csv.writer writes them, faster: what an assignment's rows share is formatted
+    once per assignment, and a judgment's own cells (a handful of distinct tuples) once."""
+    own_cells: dict[tuple, str] = {}
+    yield _csv_cells(JUDGMENT_COLUMNS) + "\n"
+    start, end = "", ""
+    for head, own, tail, new in parts:
+        if new:
+            start, end = _csv_cells(head) + ",", "," + _csv_cells(tail) + "\n"
+        cells = own_cells.get(own)
+        if cells is None:
+            cells = own_cells[own] = _csv_cells(own)
+        yield start + cells + end
+
+
+def _csv_cells(values: Iterable) -> str:
+    """Values as csv.writer writes them on one line, without the line's end."""
     # The same line terminator as the full rows, so that values holding it are quoted too.
-    return csv.writer(_Line(), lineterminator="\n").writerow([value])[:-1]
+    return csv.writer(_Line(), lineterminator="\n").writerow(values)[:-1]
 
 
 def _pseudonyms() -> Callable[[int], str]:
@@ -238,11 +248,9 @@ def _comparison_row(batch: Batch, row: tuple) -> tuple:
 
 
 def majority_name(a_better: int, equal: int, b_better: int) -> str:
-    """The strict plurality verdict, "none" when the largest count is shared (as in analysis)."""
-    counts = {"A": a_better, "equal": equal, "B": b_better}
-    top = max(counts.values())
-    winners = [name for name, n in counts.items() if n == top]
-    return winners[0] if top and len(winners) == 1 else "none"
+    """The strict plurality verdict (analysis.majority_codes), "none" when the top is shared."""
+    code = int(analysis.majority_codes(np.array([[a_better, equal, b_better]]))[0])
+    return VERDICT_NAMES.get(code, "none")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,40 +264,39 @@ SCORE_COLUMNS = [
 
 def export_scores(batch: Batch, fmt: str = "csv") -> Iterator[str]:
     """One row per summary and metric: status "ok" with a value, "no_score" with the reason
-    (value empty / null, never zero), "not_scored" when no score was stored yet, or, for QUALS
-    with no model set, "not_configured"."""
-    from scoring.models import Metric
-
+    (value empty / null, never zero), "not_scored" when no score was stored yet, or, for a
+    family that cannot score here (QUALS with no model set), "not_configured" with the reason."""
+    metrics = metric_names()
     relations = {
-        f"s_{m}": FilteredRelation("scores", condition=Q(scores__metric=m)) for m in Metric.values
+        f"s_{m}": FilteredRelation("scores", condition=Q(scores__metric=m)) for m in metrics
     }
-    fields = [
-        f"s_{m}__{f}" for m in Metric.values for f in ("status", "value", "reason", "version")
-    ]
+    fields = [f"s_{m}__{f}" for m in metrics for f in ("status", "value", "reason", "version")]
     query = (
         Summary.objects.filter(document__batch=batch)
         .annotate(**relations)
         .order_by("document_id", "id")
         .values_list("document__external_id", "id", "system", *fields)
     )
-    rows = _score_rows(batch, Metric.values, query.iterator(chunk_size=CHUNK))
+    rows = _score_rows(batch, metrics, query.iterator(chunk_size=CHUNK))
     return _lines(fmt, SCORE_COLUMNS, rows)
 
 
 def _score_rows(batch: Batch, metrics: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
-    from scoring.services import quals_configured
-
     role = {batch.system_a: "A", batch.system_b: "B"}
-    # A QUALS that was never computed because no model is set is "not_configured", not pending.
-    unscored = dict.fromkeys(metrics, "not_scored")
-    if not quals_configured():
-        unscored["quals"] = "not_configured"
+    # A score never computed because its family cannot run here is "not_configured", with the
+    # reason, not pending.
+    unscored = {}
+    for metric in metrics:
+        why = FAMILY_OF_METRIC[metric].unavailable()
+        unscored[metric] = ("not_configured", why) if why else ("not_scored", "")
     for doc, summary_id, system, *scores in rows:
         for i, metric in enumerate(metrics):
             status, value, reason, version = scores[4 * i : 4 * i + 4]
+            if status is None:
+                status, reason = unscored[metric]
             yield (
                 batch.name, batch.dataset, doc, summary_id, system, role.get(system, ""), metric,
-                status or unscored[metric], value, reason or "", version or "",
+                status, value, reason or "", version or "",
             )  # fmt: skip
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from evaluation.analysis import JudgmentRow, results_table
-from evaluation.charts import stacked_bars_svg
+from research.analysis import JudgmentRow, results_table
+from research.charts import stacked_bars_svg
 
 SVG = "{http://www.w3.org/2000/svg}"
 
