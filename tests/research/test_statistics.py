@@ -354,10 +354,24 @@ class TestAlphaBootstrap:
             return krippendorff.alpha(reliability_data=matrix, level_of_measurement="ordinal")
 
         assert result.alpha == pytest.approx(alpha(pairable))
+        # The same draws: how many times each distinct count vector is drawn; a resample is
+        # then any comparisons with those vectors, as columns of a reliability matrix.
+        counts = np.array(
+            [np.bincount(verdict[comparison == c] + 1, minlength=3) for c in pairable]
+        )
+        patterns, first, freq = np.unique(counts, axis=0, return_index=True, return_counts=True)
         rng = np.random.default_rng(result.seed)
-        alphas = [alpha(pairable[rng.integers(0, len(pairable), len(pairable))]) for _ in range(40)]
+        weights = rng.multinomial(len(pairable), freq / len(pairable), size=40)
+        alphas = [alpha(np.repeat(pairable[first], w)) for w in weights]
         low, high = np.percentile(alphas, [2.5, 97.5])
         assert (result.alpha_ci.low, result.alpha_ci.high) == pytest.approx((low, high))
+        value_counts = [
+            krippendorff.alpha(
+                value_counts=np.repeat(patterns, w, axis=0), level_of_measurement="ordinal"
+            )
+            for w in weights
+        ]
+        assert value_counts == pytest.approx(alphas)
 
     def test_it_reports_raw_agreement_over_pairs_of_judgments(self):
         comparison, annotator, verdict = self.study()
