@@ -359,6 +359,20 @@ class TestConvertQagenCommand:
         assert "wrote" in capsys.readouterr().out
         assert load_qagen(QualsConfig(model_dir=str(output))).config.separator == " strutConnector"
 
+    def test_quals_score_runs_the_converted_model_with_no_settings(self, fairseq_qagen, tmp_path):
+        output = converted(fairseq_qagen, tmp_path)
+        source = tmp_path / "test.source"
+        source.write_text(f"{SENTENCES[0]}\n{SENTENCES[2]}\n")
+        hypo = tmp_path / "test.target.hypo"
+        hypo.write_text("The mayor opened a bridge.\nThe council closed the library.\n")
+        call_command(
+            "quals_score", "--model", str(output), "--source", str(source), "--summaries",
+            str(hypo), "--output", str(tmp_path / "scores.txt"), "--output-format", "lines",
+            "--num-beams", "4",
+        )  # fmt: skip
+        # A random model hardly ever emits exactly one separator: "nan" lines, still aligned.
+        assert len((tmp_path / "scores.txt").read_text().splitlines()) == 2
+
     def test_it_turns_bad_input_into_a_command_error(self, fairseq_qagen, tmp_path):
         with pytest.raises(CommandError, match="checkpoint not found"):
             call_command(
