@@ -104,7 +104,7 @@ def model_args() -> Namespace:
     )
 
 
-def write_checkpoint(path: Path, model, fp16=False, entry="args", extra=None) -> Path:
+def write_checkpoint(path: Path, model, fp16=False, entry="args", extra=None, legacy=False) -> Path:
     state = fairseq_state(model)
     if fp16:
         state = {key: value.half() for key, value in state.items()}
@@ -117,7 +117,8 @@ def write_checkpoint(path: Path, model, fp16=False, entry="args", extra=None) ->
         checkpoint["args"] = model_args()
     else:
         checkpoint["cfg"] = {"model": vars(model_args()), "task": {"_name": "translation"}}
-    torch.save(checkpoint, path)
+    # legacy: the pre-1.6 torch format, which older fairseq checkpoints may use
+    torch.save(checkpoint, path, _use_new_zipfile_serialization=not legacy)
     return path
 
 
@@ -136,6 +137,7 @@ def converted(fairseq_qagen, tmp_path, **options) -> Path:
         fairseq_qagen["model"],
         fp16=options.pop("fp16", False),
         entry=options.pop("entry", "args"),
+        legacy=options.pop("legacy", False),
     )
     output = tmp_path / "qagen"
     convert.convert_checkpoint(checkpoint, fairseq_qagen["bpe_dir"], output, **options)
@@ -202,8 +204,10 @@ def fairseq_indices(text: str, fairseq_qagen) -> list[int]:
 
 
 class TestConvertCheckpoint:
-    def test_it_gives_the_original_models_logits(self, fairseq_qagen, tmp_path):
-        qagen = load_qagen(QualsConfig(model_dir=str(converted(fairseq_qagen, tmp_path))))
+    @pytest.mark.parametrize("legacy", [False, True])
+    def test_it_gives_the_original_models_logits(self, fairseq_qagen, tmp_path, legacy):
+        output = converted(fairseq_qagen, tmp_path, legacy=legacy)
+        qagen = load_qagen(QualsConfig(model_dir=str(output)))
         ids = fairseq_indices(SAMPLE, fairseq_qagen)
         expected = logits(fairseq_qagen["model"], ids)
         assert torch.allclose(logits(qagen.model, ids), expected, atol=1e-5, rtol=0)
@@ -312,6 +316,16 @@ class TestConvertRefusesBadInput:
         short.write_text("\n".join(fairseq_qagen["dict_lines"][:-2]) + "\n")
         self.convert_fails(
             fairseq_qagen, tmp_path, checkpoint, "embedding has .* rows", dict_path=short
+        )
+
+    def test_it_refuses_a_dictionary_without_a_bpe_token(self, fairseq_qagen, tmp_path):
+        checkpoint = write_checkpoint(tmp_path / "c.pt", fairseq_qagen["model"])
+        lines = list(fairseq_qagen["dict_lines"])
+        lines[5] = "99999 1"  # same size, but one BPE id the BPE can produce is gone
+        holed = tmp_path / "dict.txt"
+        holed.write_text("\n".join(lines) + "\n")
+        self.convert_fails(
+            fairseq_qagen, tmp_path, checkpoint, "lacks 1 BPE tokens", dict_path=holed
         )
 
     def test_it_refuses_missing_bpe_files(self, fairseq_qagen, tmp_path):
