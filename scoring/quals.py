@@ -11,9 +11,10 @@ layer skip its key/value projections of the source.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -144,6 +145,7 @@ class QualsResult:
 def load_qagen(config: QualsConfig) -> QAGen:
     """Load tokenizer and seq2seq model from a local checkpoint directory (never the hub)."""
     directory = checked_model_dir(config.model_dir)
+    config = replace(config, **read_model_settings(directory, config))
     dtype = torch_dtype(config.dtype)
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
@@ -164,6 +166,26 @@ def make_qagen(model: torch.nn.Module, tokenizer: object, config: QualsConfig) -
     qagen = QAGen(model=model, tokenizer=tokenizer, config=config)
     check_output_head(model, qagen.start_id)
     return qagen
+
+
+def read_model_settings(model_dir: str | Path, config: QualsConfig) -> dict:
+    """Settings stored with the model (`factpair_quals.json`, written by convert_qagen) for the
+    fields `config` leaves at their defaults: a value the caller chose always wins."""
+    path = Path(model_dir) / "factpair_quals.json"
+    if not path.is_file():
+        return {}
+    try:
+        stored = json.loads(path.read_text(encoding="utf-8"))["quals"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QualsConfigError(f"cannot read the QUALS settings in {path}: {exc}") from exc
+    if not isinstance(stored, dict):
+        raise QualsConfigError(f"the QUALS settings in {path} are not a JSON object")
+    defaults = {f.name: f.default for f in fields(QualsConfig)}
+    return {
+        name: value
+        for name, value in stored.items()
+        if name in defaults and name != "model_dir" and getattr(config, name) == defaults[name]
+    }
 
 
 def checked_model_dir(model_dir: str | Path) -> Path:

@@ -203,6 +203,87 @@ class TestQualsScoreCommand:
             )  # fmt: skip
 
 
+DOCUMENT = "The mayor opened the bridge on Monday."
+
+
+def write_lines(path, lines) -> str:
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def line_files(tmp_path):
+    summaries = ["The mayor opened it.", "A bridge opened.", "Nothing to ask about."]
+    source = write_lines(tmp_path / "test.source", [DOCUMENT, DOCUMENT, "Rain fell."])
+    return source, write_lines(tmp_path / "test.target.hypo", summaries)
+
+
+@pytest.fixture
+def no_pair_for_nothing(monkeypatch, answerable_pairs):
+    """The explicit pairs of `answerable_pairs`, except none for a summary about nothing."""
+    with_pairs = quals.generate_candidates
+
+    def candidates(qagen, summary, encoded=None):
+        return [] if summary.startswith("Nothing") else with_pairs(qagen, summary, encoded)
+
+    monkeypatch.setattr(quals, "generate_candidates", candidates)
+
+
+class TestQualsScoreLineAlignedFiles:
+    def score(self, model_dir, source, summaries, output, *extra):
+        call_command(
+            "quals_score", "--model", str(model_dir), "--source", source,
+            "--summaries", summaries, "--output", str(output), "--num-beams", "4", *extra,
+        )  # fmt: skip
+
+    def test_it_writes_one_score_per_line_and_nan_without_one(
+        self, model_dir, tmp_path, line_files, no_pair_for_nothing, capsys
+    ):
+        self.score(model_dir, *line_files, tmp_path / "scores.txt", "--output-format", "lines")
+        self.score(model_dir, *line_files, tmp_path / "scores.jsonl")
+        lines = (tmp_path / "scores.txt").read_text().splitlines()
+        rows = [json.loads(x) for x in (tmp_path / "scores.jsonl").read_text().splitlines()]
+        assert [row["id"] for row in rows] == [1, 2, 3]
+        assert [float(x) for x in lines[:2]] == [row["quals"] for row in rows[:2]]
+        assert lines[2] == "nan" and rows[2]["quals"] is None
+        assert f"id 3: no score: {quals.NO_PAIR_REASON}" in capsys.readouterr().err
+
+    def test_it_refuses_files_of_different_lengths(self, model_dir, tmp_path, line_files):
+        source, _ = line_files
+        short = write_lines(tmp_path / "short.hypo", ["One summary."])
+        with pytest.raises(CommandError, match="has 3 lines but .* has 1"):
+            self.score(model_dir, source, short, tmp_path / "out.txt")
+        assert not (tmp_path / "out.txt").exists()
+
+    def test_it_refuses_empty_lines(self, model_dir, tmp_path, line_files):
+        source, _ = line_files
+        summaries = write_lines(tmp_path / "gaps.hypo", ["A summary.", "  ", ""])
+        with pytest.raises(CommandError) as exc:
+            self.score(model_dir, source, summaries, tmp_path / "out.txt")
+        assert "line 2: empty summary" in str(exc.value)
+        assert "line 3: empty summary" in str(exc.value)
+        assert not (tmp_path / "out.txt").exists()
+
+    def test_it_refuses_a_file_that_is_not_utf8(self, model_dir, tmp_path, line_files):
+        source, _ = line_files
+        latin = tmp_path / "latin.hypo"
+        latin.write_bytes("caf\xe9\nb\nc\n".encode("latin-1"))
+        with pytest.raises(CommandError, match="as UTF-8 text"):
+            self.score(model_dir, source, str(latin), tmp_path / "out.txt")
+        assert not (tmp_path / "out.txt").exists()
+
+    def test_it_wants_one_kind_of_input(self, model_dir, tmp_path, line_files):
+        source, summaries = line_files
+        with pytest.raises(CommandError, match="not both"):
+            self.score(model_dir, source, summaries, tmp_path / "o", "--input", source)
+        with pytest.raises(CommandError, match="both --source FILE and --summaries FILE"):
+            call_command(
+                "quals_score", "--model", str(model_dir), "--source", source,
+                "--output", str(tmp_path / "o"),
+            )  # fmt: skip
+        assert not (tmp_path / "o").exists()
+
+
 @pytest.mark.django_db
 class TestScoringPages:
     def test_the_explanation_lists_pairs_lowest_contribution_first(
