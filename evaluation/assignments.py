@@ -16,6 +16,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F, Value
 from django.utils import timezone
@@ -86,7 +87,7 @@ def release_expired(batch: Batch, now: datetime | None = None) -> int:
     return released
 
 
-def current_assignment(user, batch: Batch) -> Assignment | None:
+def current_assignment(user: User, batch: Batch) -> Assignment | None:
     return (
         Assignment.objects.filter(
             annotator=user, comparison__batch=batch, status=Assignment.Status.LEASED
@@ -96,7 +97,7 @@ def current_assignment(user, batch: Batch) -> Assignment | None:
     )
 
 
-def lease_next(user, batch: Batch, now: datetime | None = None) -> Assignment | None:
+def lease_next(user: User, batch: Batch, now: datetime | None = None) -> Assignment | None:
     """The annotator's own unfinished comparison, else the least-judged one they have not seen.
 
     None when nothing is left for them. Raises BatchNotOpen for a paused or closed batch.
@@ -228,7 +229,7 @@ def _lock_own(user, assignment_id: int) -> Assignment:
 
 
 def submit_judgments(
-    user,
+    user: User,
     assignment_id: int,
     answers: dict[str, str],
     active_seconds: float | None = None,
@@ -246,7 +247,7 @@ def submit_judgments(
 
 
 def submit_and_lease_next(
-    user,
+    user: User,
     assignment_id: int,
     answers: dict[str, str],
     active_seconds: float | None = None,
@@ -335,7 +336,12 @@ def _stored_answers(assignment: Assignment) -> dict[str, str]:
 
 
 def skip_assignment(
-    user, assignment_id: int, reason: str, *, problem: bool = False, now=None
+    user: User,
+    assignment_id: int,
+    reason: str,
+    *,
+    problem: bool = False,
+    now: datetime | None = None,
 ) -> Assignment:
     """Skip a comparison with a reason (or report a problem with it); it goes to others."""
     reason = reason.strip()
@@ -368,7 +374,7 @@ def skip_assignment(
     return assignment
 
 
-def progress_for(user, batch: Batch) -> tuple[int, int]:
+def progress_for(user: User, batch: Batch) -> tuple[int, int]:
     """(submitted by this annotator, comparisons still open to them)."""
     done = Assignment.objects.filter(
         annotator=user, comparison__batch=batch, status=Assignment.Status.SUBMITTED

@@ -7,11 +7,13 @@ comparison than it needs, verdicts stored in system terms next to what was on sc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.conf import settings
-from django.contrib.auth.models import Group
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, Group
 from django.db import models
 from django.db.models import F, Q
 
@@ -43,7 +45,7 @@ class Role(models.TextChoices):
     ADMIN = "admin", "Admin"
 
 
-def user_role(user) -> str | None:
+def user_role(user: AbstractBaseUser | AnonymousUser) -> str | None:
     """The user's strongest role: superusers and the admin group are admins."""
     if not user.is_authenticated or not user.is_active:
         return None
@@ -389,7 +391,13 @@ class AuditEvent(models.Model):
 _audit_buffer: ContextVar[list[AuditEvent] | None] = ContextVar("audit_buffer", default=None)
 
 
-def audit(actor, action: str, batch=None, target: str = "", **details) -> None:
+def audit(
+    actor: AbstractBaseUser | AnonymousUser | None,
+    action: str,
+    batch: Batch | None = None,
+    target: str = "",
+    **details,
+) -> None:
     event = AuditEvent(
         actor=actor if getattr(actor, "is_authenticated", False) else None,
         action=action,
@@ -405,7 +413,7 @@ def audit(actor, action: str, batch=None, target: str = "", **details) -> None:
 
 
 @contextmanager
-def audits_together():
+def audits_together() -> Iterator[None]:
     """The audit events of the block, written in one INSERT when it ends without an error.
 
     Use it inside the block's transaction, so that the events commit with what they record.

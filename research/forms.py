@@ -66,7 +66,7 @@ class BatchSettingsForm(forms.ModelForm):
         self.fields["annotators_per_item"].min_value = 1
         self.fields["annotators_per_item"].max_value = MAX_ANNOTATORS_PER_ITEM
 
-    def clean_public_title(self):
+    def clean_public_title(self) -> str:
         title = self.cleaned_data["public_title"].strip()
         for system in (self.instance.system_a, self.instance.system_b):
             if system and system.lower() in title.lower():
@@ -75,7 +75,7 @@ class BatchSettingsForm(forms.ModelForm):
                 )
         return title
 
-    def clean_annotators_per_item(self):
+    def clean_annotators_per_item(self) -> int:
         k = self.cleaned_data["annotators_per_item"]
         taken = self.instance.comparisons.filter(is_check=False).aggregate(most=Max(TAKEN))["most"]
         if taken and k < taken:
@@ -84,7 +84,7 @@ class BatchSettingsForm(forms.ModelForm):
             )
         return k
 
-    def clean_check_threshold(self):
+    def clean_check_threshold(self) -> float:
         value = self.cleaned_data["check_threshold"]
         if not 0 <= value <= 1:
             raise forms.ValidationError("A share between 0 and 1.")
@@ -100,7 +100,7 @@ class AccountsForm(forms.Form):
         Batch.objects.all(), required=False, help_text="Also allow them on this batch."
     )
 
-    def clean_usernames(self):
+    def clean_usernames(self) -> list[str]:
         names = [n.strip() for n in self.cleaned_data["usernames"].splitlines() if n.strip()]
         if not names:
             raise forms.ValidationError("Give at least one username.")

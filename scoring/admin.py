@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
 
 from .metrics import FAMILIES
 from .models import MetricScore, ScoringJob
@@ -27,7 +28,9 @@ class ScoringJobAdmin(admin.ModelAdmin):
     def progress(self, obj: ScoringJob) -> str:
         return f"{obj.done} / {obj.failed} / {obj.total}"
 
-    def changelist_view(self, request, extra_context=None):
+    def changelist_view(
+        self, request: HttpRequest, extra_context: dict | None = None
+    ) -> HttpResponse:
         extra_context = extra_context or {}
         missing = [f"{f.label}: {f.unavailable()}" for f in FAMILIES if f.unavailable()]
         extra_context["title"] = "Scoring jobs" + (f" ({'; '.join(missing)})" if missing else "")

@@ -247,7 +247,9 @@ def attention_heads(args: dict, side: str) -> int:
     return int(heads)
 
 
-def build_model(config: BartConfig, weights: dict[str, torch.Tensor]):
+def build_model(
+    config: BartConfig, weights: dict[str, torch.Tensor]
+) -> BartForConditionalGeneration:
     model = BartForConditionalGeneration(config)
     result = model.load_state_dict({k: v.float() for k, v in weights.items()}, strict=False)
     # transformers ties lm_head (and the embeddings) to model.shared; the bias is BART's zeros.
@@ -388,7 +390,11 @@ def check_output(output: Path, force: bool) -> None:
 
 
 def quals_settings(
-    checkpoint_path: Path, tokenizer, separator: str, dictionary_size: int, dtype: str
+    checkpoint_path: Path,
+    tokenizer: PreTrainedTokenizerFast,
+    separator: str,
+    dictionary_size: int,
+    dtype: str,
 ) -> dict:
     """What load_qagen reads back (`quals`), and where the directory came from."""
     return {

@@ -91,7 +91,9 @@ def metric_names() -> list[str]:
     return [name for f in FAMILIES for name in f.metric_names]
 
 
-def route_task(name: str, args, kwargs, options, task=None, **kw) -> dict | None:
+def route_task(
+    name: str, args: tuple, kwargs: dict, options: dict, task: object = None, **kw
+) -> dict | None:
     """Celery router (settings.CELERY_TASK_ROUTES): a family's task goes to its queue."""
     found = _BY_TASK.get(name)
     return {"queue": found.queue} if found else None

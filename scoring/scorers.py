@@ -23,12 +23,20 @@ if TYPE_CHECKING:
     from .quals import EncodedSource, QAGen, QualsConfig
 
 
+class SourceDocument(Protocol):
+    """What a scorer reads of a document (an `evaluation.Document`)."""
+
+    pk: int
+    source: str
+    reference: str
+
+
 class ScoredText(Protocol):
     """What a scorer reads of a summary (an `evaluation.Summary` with its document)."""
 
     pk: int
     text: str
-    document: object  # with pk, source and reference
+    document: SourceDocument
 
 
 @dataclass(frozen=True)
@@ -134,7 +142,7 @@ _ENCODED: OrderedDict[tuple, EncodedSource] = OrderedDict()
 _ENCODED_MAX = 4
 
 
-def encoded_document(qagen: QAGen, document) -> EncodedSource:
+def encoded_document(qagen: QAGen, document: SourceDocument) -> EncodedSource:
     from .quals import encode_source
 
     key = (document.pk, hash(document.source), qagen.config)

@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import current_app
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
@@ -28,7 +29,11 @@ STALLED_AFTER = timedelta(minutes=10)
 
 
 def start_batch_scoring(
-    batch_id: int, kinds: list[str] | None = None, *, force: bool = False, requested_by=None
+    batch_id: int,
+    kinds: list[str] | None = None,
+    *,
+    force: bool = False,
+    requested_by: User | None = None,
 ) -> list[ScoringJob]:
     """Create one scoring job per metric family and enqueue one task per summary.
 
@@ -84,7 +89,7 @@ def enqueue(job: ScoringJob, summary_ids: list[int]) -> int:
     return sent
 
 
-def resume_stalled_jobs(now=None) -> int:
+def resume_stalled_jobs(now: datetime | None = None) -> int:
     """Re-enqueue what running jobs still miss once they stopped moving.
 
     A message can be lost (a broker without acknowledgements, a broker that was down at
@@ -206,6 +211,8 @@ def batch_scoring_status(batch_id: int) -> list[FamilyStatus]:
     return [FamilyStatus(f, latest.get(f.key), f.unavailable()) for f in FAMILIES]
 
 
-def score_imported_batch(sender, batch_id: int, requested_by=None, **kwargs) -> None:
+def score_imported_batch(
+    sender: type, batch_id: int, requested_by: User | None = None, **kwargs
+) -> None:
     """Receiver of `evaluation.signals.batch_imported`: score every family that can run here."""
     start_batch_scoring(batch_id, requested_by=requested_by)
