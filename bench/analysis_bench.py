@@ -148,16 +148,18 @@ def _copy_judgments(cur, batch_id: int, n: int, users: list[int], rng) -> None:
             act = "\\N" if np.isnan(active[i, j]) else f"{active[i, j]:.2f}"
             codes = "\t".join(str(int(v)) for v in verdict[i, j])
             assignments.append(
-                f"{aid}\t{cmp0 + i}\t{users[who[i, j]]}\t{side}\tsubmitted\t{served.isoformat()}"
-                f"\t{submitted.isoformat()}\t{submitted.isoformat()}\t{act}\t\t\t{codes}\n"
+                f"{aid}\t{cmp0 + i}\t{batch_id}\t{users[who[i, j]]}\t{side}\tsubmitted"
+                f"\t{served.isoformat()}\t{submitted.isoformat()}\t{submitted.isoformat()}\t{act}"
+                f"\tf\t\t\t{codes}\n"
             )
             for k, criterion in enumerate(CRITERIA):
                 v = names[int(verdict[i, j, k])]
                 shown = "equal" if v == "equal" else ("left" if v == side else "right")
                 jid = jdg0 + (i * K + j) * len(CRITERIA) + k
                 judgments.append(f"{jid}\t{aid}\t{criterion}\t{v}\t{shown}\n")
-    columns = ["id", "comparison_id", "annotator_id", "left_system", "status", "served_at"]
-    columns += ["lease_expires_at", "submitted_at", "active_seconds", "skip_reason"]
+    columns = ["id", "comparison_id", "batch_id", "annotator_id", "left_system", "status"]
+    columns += ["served_at", "lease_expires_at", "submitted_at", "active_seconds", "late"]
+    columns += ["skip_reason"]
     columns += ["problem_report", "verdict_factual", "verdict_informative", "verdict_grammatical"]
     copy_rows(cur, "evaluation_assignment", columns, assignments)
     copy_rows(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Value
 from django.utils import timezone
 
@@ -42,7 +42,12 @@ class BatchNotOpen(Exception):
 
 
 class SubmissionRefused(Exception):
-    """The submission cannot be stored; nothing was changed. `message` is for the annotator."""
+    """The submission cannot be stored; nothing was changed. `message` is for the annotator;
+    `move_on` says the comparison is gone for them: the page offers their next one instead."""
+
+    def __init__(self, message: str, *, move_on: bool = False) -> None:
+        super().__init__(message)
+        self.move_on = move_on
 
 
 @dataclass
@@ -71,7 +76,7 @@ def release_expired(batch: Batch, now: datetime | None = None) -> int:
     """Give expired leases back to the pool; each one exactly once, whoever else tries too."""
     now = now or timezone.now()
     stale = Assignment.objects.filter(
-        comparison__batch=batch, status=Assignment.Status.LEASED, lease_expires_at__lt=now
+        batch=batch, status=Assignment.Status.LEASED, lease_expires_at__lt=now
     ).order_by("id")
     released = 0
     for pk, comparison_id in stale.values_list("id", "comparison_id")[:500]:
@@ -89,9 +94,7 @@ def release_expired(batch: Batch, now: datetime | None = None) -> int:
 
 def current_assignment(user: User, batch: Batch) -> Assignment | None:
     return (
-        Assignment.objects.filter(
-            annotator=user, comparison__batch=batch, status=Assignment.Status.LEASED
-        )
+        Assignment.objects.filter(annotator=user, batch=batch, status=Assignment.Status.LEASED)
         .order_by("id")
         .first()
     )
@@ -104,8 +107,13 @@ def lease_next(user: User, batch: Batch, now: datetime | None = None) -> Assignm
     """
     check_open(batch)
     now = now or timezone.now()
-    with transaction.atomic():
-        leased = _lease(user, batch, now)
+    try:
+        with transaction.atomic():
+            leased = _lease(user, batch, now)
+    except IntegrityError:
+        # Another request of the same annotator (a second tab, a double click) leased first;
+        # the database's one-live-lease constraint refused this one. Theirs is the lease.
+        return current_assignment(user, batch)
     # Expired leases hold their slot until someone finds nothing free: releasing them on
     # every request would cost a query per request for a rare event.
     if leased is None and release_expired(batch, now):
@@ -121,6 +129,9 @@ def _lease(user, batch: Batch, now: datetime) -> Assignment | None:
         Assignment.objects.filter(pk=own[0].pk).update(lease_expires_at=expires)
         own[0].lease_expires_at = expires
         return own[0]
+    # No savepoint here (two more queries a submission): in submit_and_lease_next the
+    # annotator's lease being submitted is locked, so a concurrent request of theirs extends
+    # that one instead of leasing anew, and lease_next catches the constraint's refusal.
     return _lease_own_expired(own, expires) or _lease_new(user, batch, now, expires)
 
 
@@ -137,7 +148,7 @@ def _own_unfinished(user, batch: Batch) -> list[Assignment]:
     return list(
         Assignment.objects.filter(
             annotator=user,
-            comparison__batch=batch,
+            batch=batch,
             status__in=[Assignment.Status.LEASED, Assignment.Status.EXPIRED],
         ).order_by("-status", "-lease_expires_at", "id")[:5]  # "leased" sorts after "expired"
     )
@@ -165,7 +176,7 @@ def _check_due(user, batch: Batch) -> bool:
     """Every `check_every`-th comparison an annotator is served is an attention check."""
     if not batch.check_every:
         return False
-    served = Assignment.objects.filter(annotator=user, comparison__batch=batch).count()
+    served = Assignment.objects.filter(annotator=user, batch=batch).count()
     return (served + 1) % batch.check_every == 0
 
 
@@ -191,6 +202,7 @@ def _lease_from(user, batch: Batch, now: datetime, expires: datetime, *, is_chec
         return None
     assignment = Assignment.objects.create(
         comparison=candidate,
+        batch=batch,
         annotator=user,
         left_system=left_system_for(batch.pk, candidate.pk, user.pk),
         served_at=now,
@@ -281,7 +293,7 @@ def _store_judgments(user, assignment_id, answers, active_seconds, now) -> Assig
         raise SubmissionRefused(
             "You already submitted this comparison; its answers cannot be changed."
         )
-    _check_live(assignment, now)
+    late = _check_live(assignment, now)
     answers = clean_answers(answers)
     Judgment.objects.bulk_create(
         Judgment(
@@ -301,7 +313,8 @@ def _store_judgments(user, assignment_id, answers, active_seconds, now) -> Assig
     assignment.status = Assignment.Status.SUBMITTED
     assignment.submitted_at = now
     assignment.active_seconds = active_seconds
-    assignment.save(update_fields=["status", "submitted_at", "active_seconds", *codes])
+    assignment.late = late
+    assignment.save(update_fields=["status", "submitted_at", "active_seconds", "late", *codes])
     filled = Comparison.objects.filter(
         pk=assignment.comparison_id, annotations_in_progress__gt=0
     ).update(
@@ -319,16 +332,24 @@ def _store_judgments(user, assignment_id, answers, active_seconds, now) -> Assig
     return assignment
 
 
-def _check_live(assignment: Assignment, now: datetime) -> None:
+def _check_live(assignment: Assignment, now: datetime) -> bool:
+    """May this assignment be submitted now? True when it is late (its lease ran out) but its
+    place is still free, taken again atomically; SubmissionRefused when it may not."""
     if assignment.comparison.batch.status == Batch.Status.CLOSED:
-        raise SubmissionRefused("This batch is closed: it takes no more judgments.")
+        raise SubmissionRefused("This batch is closed: it takes no more judgments.", move_on=True)
     if assignment.status == Assignment.Status.SKIPPED:
-        raise SubmissionRefused("You skipped this comparison.")
-    if assignment.status == Assignment.Status.EXPIRED or assignment.lease_expires_at < now:
-        raise SubmissionRefused(
-            "Your time on this comparison ran out and it was offered to others; "
-            "your answers were not stored. Continue to get your next comparison."
-        )
+        raise SubmissionRefused("You skipped this comparison.", move_on=True)
+    if assignment.status == Assignment.Status.LEASED:
+        # Ran out but not given back yet: the place is still this assignment's.
+        return assignment.lease_expires_at < now
+    # Given back: it can be taken again only if nobody else filled the place meanwhile.
+    if _take_slot(assignment.comparison_id):
+        return True
+    raise SubmissionRefused(
+        "Your time on this comparison ran out and another annotator took its place, so these "
+        "answers could not be stored.",
+        move_on=True,
+    )
 
 
 def _stored_answers(assignment: Assignment) -> dict[str, str]:
@@ -377,7 +398,7 @@ def skip_assignment(
 def progress_for(user: User, batch: Batch) -> tuple[int, int]:
     """(submitted by this annotator, comparisons still open to them)."""
     done = Assignment.objects.filter(
-        annotator=user, comparison__batch=batch, status=Assignment.Status.SUBMITTED
+        annotator=user, batch=batch, status=Assignment.Status.SUBMITTED
     ).count()
     available = (
         Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=False)

@@ -266,6 +266,9 @@ class Assignment(models.Model):
         EXPIRED = "expired", "Expired"
 
     comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="assignments")
+    # The comparison's batch again, so that the database can hold an annotator to one live
+    # lease per batch (a partial unique constraint cannot reach through the comparison).
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="+")
     annotator = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="assignments"
     )
@@ -277,6 +280,8 @@ class Assignment(models.Model):
     lease_expires_at = models.DateTimeField()
     submitted_at = models.DateTimeField(null=True, blank=True)
     active_seconds = models.FloatField(null=True, blank=True)
+    # Submitted after the lease ran out, while the place was still free.
+    late = models.BooleanField(default=False)
     skip_reason = models.TextField(blank=True)
     problem_report = models.TextField(blank=True)
     # One verdict-code column per criterion (`verdict_factual`, ...), added below from the
@@ -287,6 +292,12 @@ class Assignment(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["comparison", "annotator"], name="assignment_once_per_annotator"
+            ),
+            # One person cannot hold a batch's capacity with many leases at once.
+            models.UniqueConstraint(
+                fields=["annotator", "batch"],
+                condition=Q(status="leased"),
+                name="assignment_one_live_lease",
             ),
             models.CheckConstraint(
                 condition=Q(left_system__in=["A", "B"]), name="assignment_left_system_valid"
@@ -308,12 +319,20 @@ class Assignment(models.Model):
             ),
         ]
         indexes = [
-            models.Index(fields=["annotator", "status"]),
+            # An annotator's assignments in a batch: their lease, progress and check schedule.
+            models.Index(fields=["annotator", "batch", "status"]),
             models.Index(fields=["status", "lease_expires_at"]),
         ]
 
     def __str__(self) -> str:
         return f"{self.annotator} on {self.comparison_id}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self.batch_id is None and self.comparison_id is not None:
+            self.batch_id = Comparison.objects.values_list("batch_id", flat=True).get(
+                pk=self.comparison_id
+            )
+        super().save(*args, **kwargs)
 
 
 # The verdicts again, in system terms as codes, written in the same transaction as the

@@ -82,9 +82,7 @@ def guidelines(request: HttpRequest, batch_id: int) -> HttpResponse:
 def annotate(request: HttpRequest, batch_id: int) -> HttpResponse:
     """Continue the batch: the annotator's current comparison, or the next one."""
     batch = _annotator_batch(request.user, batch_id)
-    first_visit = not Assignment.objects.filter(
-        annotator=request.user, comparison__batch=batch
-    ).exists()
+    first_visit = not Assignment.objects.filter(annotator=request.user, batch=batch).exists()
     if first_visit and batch.guidelines.strip() and "start" not in request.GET:
         return render(request, "evaluation/guidelines.html", {"batch": batch, "first": True})
     try:
@@ -110,7 +108,7 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
     # home page rather than paid on every comparison.
     done = Assignment.objects.filter(
         annotator_id=assignment.annotator_id,
-        comparison__batch_id=comparison.batch_id,
+        batch_id=comparison.batch_id,
         status=Assignment.Status.SUBMITTED,
     ).count()
     answers = extra.get("answers", {})
@@ -176,12 +174,19 @@ def _next_fragment(
 
 
 def _refused(
-    request: HttpRequest, assignment_id: int, message: str, status: int, answers=None
+    request: HttpRequest,
+    assignment_id: int,
+    message: str,
+    status: int,
+    answers: dict[str, str] | None = None,
+    *,
+    move_on: bool = False,
 ) -> HttpResponse:
-    """The comparison again with the reason; 404 when it is not this annotator's."""
+    """The comparison again with the reason (and, when it is gone for them, a link to their
+    next comparison); 404 when it is not this annotator's."""
     item = _own_assignment(request.user, assignment_id)
     template = "evaluation/annotate.html#work" if request.htmx else "evaluation/annotate.html"
-    context = comparison_context(item, error=message, answers=answers or {})
+    context = comparison_context(item, error=message, answers=answers or {}, move_on=move_on)
     return render(request, template, context, status=status)
 
 
@@ -208,7 +213,7 @@ def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
     except engine.IncompleteSubmission as e:
         return _refused(request, assignment_id, str(e), 400, answers)
     except engine.SubmissionRefused as e:
-        return _refused(request, assignment_id, str(e), 409, answers)
+        return _refused(request, assignment_id, str(e), 409, answers, move_on=e.move_on)
     if not request.htmx:
         return redirect("annotate", stored.comparison.batch_id)
     return _next_fragment(request, stored.comparison.batch, item, message)

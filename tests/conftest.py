@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, User
 
+from annotation_site.localdirs import prepare_local_dirs
 from evaluation.models import Role
 from evaluation.roles import ensure_role_groups
 from evaluation.services import BatchSettings, import_batch
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+prepare_local_dirs()  # the SQLite test database and the filesystem broker live under var/
 
 
 def make_user(username: str, role: str | None) -> User:

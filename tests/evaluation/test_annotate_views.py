@@ -154,6 +154,25 @@ class TestSubmit:
         assert response.status_code == 404
         assert not Judgment.objects.exists()
 
+    def test_a_late_submission_whose_place_was_taken_links_to_the_next_comparison(
+        self, client, judging
+    ):
+        from evaluation.models import Comparison
+
+        Assignment.objects.filter(pk=judging.pk).update(status="expired")
+        Comparison.objects.filter(pk=judging.comparison_id).update(
+            annotations_in_progress=0, annotations_done=3
+        )  # given back, then filled by others
+        response = client.post(
+            reverse("submit", args=[judging.pk]), ANSWERS, HTTP_HX_REQUEST="true"
+        )
+        assert response.status_code == 409 and not Judgment.objects.exists()
+        content = response.content.decode()
+        assert "another annotator took its place" in content
+        link = reverse("annotate", args=[judging.comparison.batch_id]) + "?start"
+        assert f'href="{link}">Go to your next comparison</a>' in content
+        assert client.get(link).status_code == 302  # and it leads somewhere
+
     def test_a_double_submission_stores_one_set(self, client, judging):
         for _ in range(2):
             client.post(reverse("submit", args=[judging.pk]), ANSWERS)

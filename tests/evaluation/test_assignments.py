@@ -204,12 +204,38 @@ class TestSubmitJudgments:
             engine.submit_judgments(make_user("mallory", "annotator"), item.pk, ALL_LEFT)
         assert not Judgment.objects.exists()
 
-    def test_it_refuses_an_expired_lease(self, open_batch):
+    def test_a_late_submission_keeps_a_place_nobody_took(self, open_batch):
         user, item = self.leased(open_batch)
         later = timezone.now() + timedelta(minutes=31)
-        with pytest.raises(engine.SubmissionRefused, match="ran out"):
-            engine.submit_judgments(user, item.pk, ALL_LEFT, now=later)
-        assert not Judgment.objects.exists()
+        stored = engine.submit_judgments(user, item.pk, ALL_LEFT, now=later)
+        assert (stored.status, stored.late) == ("submitted", True)
+        c = Comparison.objects.get(pk=item.comparison_id)
+        assert (c.annotations_done, c.annotations_in_progress) == (1, 0)
+
+    def test_a_late_submission_takes_a_given_back_place_again_while_one_is_free(self, open_batch):
+        user, item = self.leased(open_batch)
+        later = timezone.now() + timedelta(minutes=31)
+        assert engine.release_expired(open_batch, later) == 1
+        assert Comparison.objects.get(pk=item.comparison_id).annotations_in_progress == 0
+        stored = engine.submit_judgments(user, item.pk, ALL_LEFT, now=later)
+        assert (stored.status, stored.late) == ("submitted", True)
+        c = Comparison.objects.get(pk=item.comparison_id)
+        assert (c.annotations_done, c.annotations_in_progress) == (1, 0)
+        assert Judgment.objects.filter(assignment=item).count() == 3
+
+    def test_a_late_submission_is_refused_once_someone_else_took_the_place(self, open_batch):
+        Comparison.objects.update(annotations_needed=1)
+        user, other = annotators(2)
+        lost = engine.lease_next(user, open_batch)
+        later = timezone.now() + timedelta(minutes=31)
+        while (item := engine.lease_next(other, open_batch, now=later)) is not None:
+            engine.submit_judgments(other, item.pk, ALL_LEFT, now=later)
+        with pytest.raises(engine.SubmissionRefused, match="another annotator took") as refused:
+            engine.submit_judgments(user, lost.pk, ALL_LEFT, now=later)
+        assert refused.value.move_on
+        assert not Judgment.objects.filter(assignment=lost).exists()
+        c = Comparison.objects.get(pk=lost.comparison_id)
+        assert (c.annotations_done, c.annotations_in_progress) == (1, 0)
 
     def test_it_refuses_a_closed_batch(self, open_batch):
         user, item = self.leased(open_batch)

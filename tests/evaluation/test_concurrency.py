@@ -11,8 +11,10 @@ from collections import Counter
 
 import pytest
 from django.db import connection, transaction
+from django.utils import timezone
 
 from evaluation import assignments as engine
+from evaluation.criteria import CRITERIA
 from evaluation.models import Assignment, Batch, Comparison, Judgment
 from evaluation.services import import_batch
 from tests.conftest import doc_row, jsonl, make_user, settings_for
@@ -116,3 +118,63 @@ class TestRowLocks:
             thread.join(20)
         assert outcome == []
         assert Assignment.objects.filter(status="submitted").count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+class TestOneLiveLease:
+    def test_concurrent_next_requests_of_one_annotator_give_one_lease(self):
+        from django.test import Client
+        from django.urls import reverse
+
+        batch = import_batch(jsonl([doc_row(i) for i in range(12)]), "f.jsonl", settings_for(k=3))
+        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.OPEN)
+        user = make_user("eager", "annotator")
+        batch.annotators.add(user)
+        Assignment.objects.create(  # not a first visit: no guidelines page in between
+            comparison=batch.comparisons.last(), annotator=user, left_system="A",
+            status="skipped", served_at=timezone.now(), lease_expires_at=timezone.now(),
+        )  # fmt: skip
+        requests = 8
+        barrier, landed, errors = threading.Barrier(requests), [], []
+
+        def next_comparison():
+            try:
+                client = Client()
+                client.force_login(user)
+                barrier.wait()
+                response = client.get(reverse("annotate", args=[batch.pk]))
+                landed.append(response.status_code == 302 and response.url)
+            except Exception as e:  # reported by the test, not swallowed
+                errors.append(repr(e))
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=next_comparison) for _ in range(requests)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == []
+        leases = Assignment.objects.filter(annotator=user, status="leased")
+        assert leases.count() == 1
+        # every request was sent to that one comparison
+        assert set(landed) == {reverse("assignment", args=[leases.get().pk])}
+        in_progress = Comparison.objects.filter(batch=batch).values_list(
+            "annotations_in_progress", flat=True
+        )
+        assert sum(in_progress) == 1
+
+    def test_the_database_refuses_a_second_live_lease(self, batch):
+        from django.db import IntegrityError
+
+        user = make_user("hoarder", "annotator")
+        first, second = batch.comparisons.all()[:2]
+        now = timezone.now()
+        values = {"annotator": user, "left_system": "A", "served_at": now, "lease_expires_at": now}
+        Assignment.objects.create(comparison=first, **values)
+        with pytest.raises(IntegrityError), transaction.atomic():
+            Assignment.objects.create(comparison=second, **values)
+        # a finished one beside the live lease is fine
+        codes = {c.verdict_column: 0 for c in CRITERIA}
+        done = {**values, "status": "submitted", "submitted_at": now, **codes}
+        Assignment.objects.create(comparison=second, **done)
