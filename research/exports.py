@@ -309,18 +309,43 @@ TABLE_COLUMNS = [
     "b_better_ci_low", "b_better_ci_high", "equal_ci_low", "equal_ci_high", "b_worse_ci_low",
     "b_worse_ci_high", "bootstrap_seed", "bootstrap_resamples", "sign_test_p", "sign_test_n",
     "majority_b_better", "majority_equal", "majority_b_worse", "majority_none",
-    "krippendorff_alpha", "alpha_reason", "pairwise_agreement",
+    "krippendorff_alpha", "alpha_reason", "pairwise_agreement", "comparison_test_p",
+    "comparison_test_method", "comparison_test_resamples", "comparison_test_seed",
+    "comparison_test_holm_p", "net_preference", "net_preference_ci_low", "net_preference_ci_high",
+    "win_rate", "win_rate_ci_low", "win_rate_ci_high", "left_share", "left_share_p",
 ]  # fmt: skip
 
 
 def export_table(batch: Batch, fmt: str = "csv") -> Iterator[str]:
-    """The results table, one row per criterion, with its sign test, bootstrap intervals
-    (seed and resamples reported) and agreement. Shares are unrounded; empty (null) when
-    undefined."""
+    """The results table, one row per criterion, with its bootstrap intervals (seed and
+    resamples reported) and agreement; the primary test (`comparison_test_*`: sign-flip test
+    of the comparisons' mean verdicts, Holm-adjusted across the criteria), net preference and
+    win rate with comparison-bootstrap intervals, and the share of non-tied verdicts for the
+    left side with its binomial p. `sign_test_*` is the secondary judgment-level sign test,
+    which ignores that judgments of one comparison are correlated. Shares are unrounded;
+    empty (null) when undefined."""
     data = analysis.load_judgments([batch.pk])
     table = analysis.results_table(data)
-    rows = (_table_row(batch, data, result) for result in table.values())
+    levels = analysis.comparison_levels(data)
+    rows = (
+        _table_row(batch, data, result) + _level_cells(level)
+        for result, level in zip(table.values(), levels, strict=True)
+    )
     return _lines(fmt, TABLE_COLUMNS, rows)
+
+
+def _bounds(interval) -> list:
+    return [interval.low, interval.high] if interval else [None, None]
+
+
+def _level_cells(level: analysis.ComparisonLevel) -> tuple:
+    t, net, win = level.test, level.net, level.win
+    overall = level.position.overall if level.position else None
+    return (
+        t.p_value, t.method or None, t.n_resamples, t.seed, level.holm_p, net.estimate,
+        *_bounds(net.ci), win.estimate, *_bounds(win.ci),
+        overall.left_share if overall else None, overall.p_value if overall else None,
+    )  # fmt: skip
 
 
 def _table_row(batch: Batch, data: analysis.Judgments, r: analysis.CriterionResult) -> tuple:
