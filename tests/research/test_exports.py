@@ -8,9 +8,12 @@ import inspect
 import io
 import json
 
+import numpy as np
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from evaluation.models import Role
 from research.exports import (
@@ -183,6 +186,31 @@ class TestExportTable:
         assert factual["bootstrap_seed"] == 20210517
         assert factual["sign_test_p"] == pytest.approx(1.0)
         assert factual["majority_none"] == 0
+
+    def test_it_writes_the_comparison_level_figures(self, judged):
+        batch, _ = judged
+        rows = read_jsonl(export_table(batch, "jsonl"))
+        # Every criterion: comparison 1 has B, B, A (mean 1/3), comparison 2 equal (mean 0).
+        flips = stats.permutation_test(
+            (np.array([1 / 3, 0.0]),), np.sum, permutation_type="samples"
+        ).pvalue
+        holm = multipletests([flips] * 3, method="holm")[1]
+        for row, adjusted in zip(rows, holm, strict=True):
+            assert row["comparison_test_p"] == pytest.approx(flips)
+            assert (row["comparison_test_method"], row["comparison_test_resamples"]) == (
+                "exact",
+                None,
+            )
+            assert row["comparison_test_holm_p"] == pytest.approx(adjusted)
+            assert row["net_preference"] == pytest.approx((2 - 1) / 4)
+            assert row["net_preference_ci_low"] <= 0.25 <= row["net_preference_ci_high"]
+            assert row["win_rate"] == pytest.approx(2 / 3)
+            assert row["win_rate_ci_low"] <= 2 / 3 <= row["win_rate_ci_high"]
+            # System A is always on the left (tests.research.test_analysis.judge): only carol's
+            # "A better" chose the left summary, 1 of 3 non-tied verdicts.
+            assert row["left_share"] == pytest.approx(1 / 3)
+            assert row["left_share_p"] == pytest.approx(stats.binomtest(1, 3).pvalue)
+            assert row["sign_test_p"] == pytest.approx(stats.binomtest(2, 3).pvalue)
 
     def test_it_writes_csv_with_a_header(self, judged):
         rows = read_csv(export_table(judged[0], "csv"))
