@@ -66,6 +66,15 @@ def comparison_counts(comparison, verdict) -> tuple[np.ndarray, np.ndarray]:
     return ids, np.bincount(cells, minlength=3 * len(ids)).reshape(-1, 3)
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values, like np.unique: numpy 2.4's np.unique (hash-based) took 0.27 s
+    on 333k mostly distinct int64 keys, a sort and a comparison take 5 ms."""
+    ordered = np.sort(values)
+    if not len(ordered):
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
 def _blocks(total: int, width: int):
     """(start, size) blocks of `total` rows of `width` elements, about BLOCK elements each."""
     step = max(1, BLOCK // max(width, 1))
@@ -218,7 +227,7 @@ def design_crossing(
         return Crossing(False, 0, 0, None, None, "no judgments")
     _, c = np.unique(np.asarray(comparison), return_inverse=True)
     people, a = np.unique(np.asarray(annotator), return_inverse=True)
-    cells = np.unique(c.astype(np.int64) * len(people) + a)  # distinct (comparison, annotator)
+    cells = _distinct(c.astype(np.int64) * len(people) + a)  # distinct (comparison, annotator)
     per_comparison = np.bincount(cells // len(people))
     per_annotator = np.bincount(cells % len(people), minlength=len(people))
     mean_k, median_m = float(per_comparison.mean()), float(np.median(per_annotator))
