@@ -33,7 +33,7 @@ from scoring.metrics import FAMILY_OF_METRIC, metric_names
 from . import analysis
 
 FORMATS = ("csv", "jsonl")
-WHATS = ("judgments", "comparisons", "scores", "table")
+WHATS = ("judgments", "comparisons", "scores", "table", "position_bias")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 CHUNK = 2000
 
@@ -79,6 +79,7 @@ def export(batch: Batch, what: str, fmt: str) -> Iterator[str]:
         "comparisons": export_comparisons,
         "scores": export_scores,
         "table": export_table,
+        "position_bias": export_position_bias,
     }
     if what not in exporters:
         raise ValueError(f"unknown export {what!r}: use one of {', '.join(WHATS)}")
@@ -364,3 +365,41 @@ def _table_row(batch: Batch, data: analysis.Judgments, r: analysis.CriterionResu
         m.b_better, m.equal, m.a_better, m.no_majority, alpha.value, alpha.reason,
         pairwise.share,
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Position bias
+
+POSITION_COLUMNS = [
+    "batch", "dataset", "criterion", "annotator", "non_tied", "left", "left_share", "p_value",
+    "holm_p", "flagged", "reason",
+]  # fmt: skip
+
+
+def export_position_bias(batch: Batch, fmt: str = "csv") -> Iterator[str]:
+    """Per criterion, everyone together (annotator "all") then each annotator: non-tied
+    verdicts, how many chose the summary shown on the left, the share, the exact binomial p
+    against 1/2, Holm's adjustment across the annotators (empty for "all") and the flag
+    (p < 0.05, uncorrected)."""
+    data = analysis.load_judgments([batch.pk])
+    levels = analysis.comparison_levels(data)
+    pseudonym = _pseudonyms()
+    rows = (
+        (
+            batch.name,
+            batch.dataset,
+            level.criterion,
+            "all" if bias.annotator is None else pseudonym(bias.annotator),
+            bias.non_tied,
+            bias.left,
+            bias.left_share,
+            bias.p_value,
+            bias.holm_p,
+            bias.flagged,
+            bias.reason,
+        )  # fmt: skip
+        for level in levels
+        if level.position
+        for bias in (level.position.overall, *level.position.annotators)
+    )
+    return _lines(fmt, POSITION_COLUMNS, rows)

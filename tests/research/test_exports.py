@@ -17,10 +17,12 @@ from statsmodels.stats.multitest import multipletests
 
 from evaluation.models import Role
 from research.exports import (
+    annotator_pseudonym,
     export,
     export_comparisons,
     export_filename,
     export_judgments,
+    export_position_bias,
     export_scores,
     export_table,
     majority_name,
@@ -216,6 +218,34 @@ class TestExportTable:
         rows = read_csv(export_table(judged[0], "csv"))
         assert len(rows) == 3
         assert rows[0]["alpha_reason"] == ""
+
+
+@pytest.mark.django_db
+class TestExportPositionBias:
+    def test_it_tests_everyone_and_each_annotator(self, judged):
+        batch, users = judged
+        rows = read_jsonl(export_position_bias(batch, "jsonl"))
+        assert len(rows) == 3 * (1 + 3)  # per criterion: everyone, alice, bob, carol
+        factual = [r for r in rows if r["criterion"] == "factual"]
+        assert factual[0]["annotator"] == "all" and factual[0]["holm_p"] is None
+        # A is always on the left: carol's "A better" is the only verdict for the left side.
+        assert (factual[0]["non_tied"], factual[0]["left"]) == (3, 1)
+        assert factual[0]["p_value"] == pytest.approx(stats.binomtest(1, 3).pvalue)
+        carol = next(r for r in factual if r["annotator"] == annotator_pseudonym(users[2].pk))
+        assert (carol["left"], carol["left_share"], carol["flagged"]) == (1, 1.0, False)
+        assert carol["p_value"] == pytest.approx(stats.binomtest(1, 1).pvalue)
+        annotators = [r for r in factual if r["annotator"] != "all"]
+        defined = [r["p_value"] for r in annotators if r["p_value"] is not None]
+        adjusted = multipletests(defined, method="holm")[1]
+        assert [r["holm_p"] for r in annotators if r["p_value"] is not None] == pytest.approx(
+            adjusted
+        )
+        alice = next(r for r in factual if r["annotator"] == annotator_pseudonym(users[0].pk))
+        assert alice["non_tied"] == 1  # her "equal" on comparison 2 is a tie
+
+    def test_it_writes_csv_with_a_header(self, judged):
+        rows = read_csv(export(judged[0], "position_bias", "csv"))
+        assert rows[0]["annotator"] == "all" and rows[0]["criterion"] == "factual"
 
 
 @pytest.mark.django_db
