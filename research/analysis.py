@@ -41,11 +41,14 @@ import numpy as np
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django.db.models import (
+    Case,
     Count,
     DurationField,
     ExpressionWrapper,
     F,
     Q,
+    Value,
+    When,
 )
 from django.db.models.functions import Extract
 from scipy import stats
@@ -54,6 +57,8 @@ from evaluation import criteria
 from evaluation.criteria import VERDICT_CODES, VERDICT_NAMES
 from evaluation.models import Assignment, Comparison, Judgment
 from scoring.models import MetricScore
+
+from . import statistics
 
 CRITERIA: tuple[str, ...] = criteria.KEYS  # factual, informative, grammatical, from the registry
 BOOTSTRAP_SEED = 20210517
@@ -77,13 +82,16 @@ class JudgmentRow(NamedTuple):
 class Judgments:
     """Judgments in columns (numpy arrays of equal length), one element per judgment.
 
-    `criterion` indexes CRITERIA; `verdict` is -1 (A better), 0 (equal) or +1 (B better).
+    `criterion` indexes CRITERIA; `verdict` is -1 (A better), 0 (equal) or +1 (B better);
+    `left_a` is True where system A was shown on the left (None when not known), for the
+    position-bias screen.
     """
 
     comparison: np.ndarray
     annotator: np.ndarray
     criterion: np.ndarray
     verdict: np.ndarray
+    left_a: np.ndarray | None = None
     # Per-criterion counts are needed by most statistics; computing them once saves time.
     _counts: dict = field(default_factory=dict, repr=False)
 
@@ -92,13 +100,16 @@ class Judgments:
 
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence]) -> Judgments:
-        """From (comparison_id, annotator_id, criterion, verdict) tuples, e.g. JudgmentRow."""
+        """From (comparison_id, annotator_id, criterion, verdict) tuples, e.g. JudgmentRow,
+        optionally with a fifth element: the system on the left ("A" or "B")."""
         rows = list(rows)
+        sided = bool(rows) and all(len(r) > 4 for r in rows)
         return cls(
             comparison=np.array([r[0] for r in rows], dtype=np.int64),
             annotator=np.array([r[1] for r in rows], dtype=np.int64),
             criterion=np.array([CRITERIA.index(r[2]) for r in rows], dtype=np.int8),
             verdict=np.array([VERDICT_CODES[r[3]] for r in rows], dtype=np.int8),
+            left_a=np.array([r[4] == "A" for r in rows], dtype=bool) if sided else None,
         )
 
     def rows(self) -> list[JudgmentRow]:
@@ -179,8 +190,9 @@ def load_batch_data(
     """Judgments and timing in one query: what the results page needs.
 
     One row per submitted assignment with its three verdict codes (stored on the assignment
-    beside its judgments), straight into numpy: a third of the rows of a judgment-per-row
-    query, no join, and no Python work per judgment.
+    beside its judgments) and which system was on the left (1 for A, 0 for B), straight into
+    numpy: a third of the rows of a judgment-per-row query, no join, and no Python work per
+    judgment.
     """
     query = _assignment_rows(list(batch_ids), list(exclude_annotator_ids), timing)
     if connection.vendor == "postgresql":
@@ -191,8 +203,8 @@ def load_batch_data(
         table = np.pad(table, ((0, 0), (0, 2)))
     return _judgments_from(table), Timing(
         annotator=table[:, 1].astype(np.int64),
-        active_seconds=table[:, 2 + len(CRITERIA)].copy(),
-        wall_seconds=table[:, 3 + len(CRITERIA)].copy(),
+        active_seconds=table[:, 3 + len(CRITERIA)].copy(),
+        wall_seconds=table[:, 4 + len(CRITERIA)].copy(),
     )
 
 
@@ -217,7 +229,7 @@ def _fetched_table(query, timing: bool) -> np.ndarray:
     rows = query.iterator(chunk_size=CHUNK)
     if timing and not connection.features.has_native_duration_field:
         rows = ((*row[:-1], row[-1].total_seconds()) for row in rows)
-    width = 2 + len(CRITERIA) + (2 if timing else 0)
+    width = 3 + len(CRITERIA) + (2 if timing else 0)
     chunks = [np.empty((0, width))]
     while chunk := list(islice(rows, CHUNK)):
         chunks.append(np.array(chunk, dtype=np.float64))
@@ -226,9 +238,13 @@ def _fetched_table(query, timing: bool) -> np.ndarray:
 
 def _assignment_rows(batch_ids: list[int], exclude: list[int], timing: bool):
     # The assignment carries its three verdicts as codes (-1 / 0 / +1): one row per
-    # assignment, no join with the judgments and no GROUP BY.
+    # assignment, no join with the judgments and no GROUP BY. The side is a number so that the
+    # whole row parses as floats (COPY's CSV straight into numpy).
     fields = ["comparison_id", "annotator_id", *(c.verdict_column for c in criteria.CRITERIA)]
+    fields.append("left_a")
+    left_a = Case(When(left_system="A", then=Value(1)), default=Value(0))
     query = Assignment.objects.filter(_submitted(batch_ids, exclude)).order_by()
+    query = query.annotate(left_a=left_a)
     duration = ExpressionWrapper(F("submitted_at") - F("served_at"), output_field=DurationField())
     if timing and connection.features.has_native_duration_field:
         query = query.annotate(wall=Extract(duration, "epoch"))
@@ -248,6 +264,7 @@ def _judgments_from(table: np.ndarray) -> Judgments:
         annotator=np.repeat(table[:, 1].astype(np.int64), k)[known],
         criterion=np.tile(np.arange(k, dtype=np.int8), n)[known],
         verdict=codes[known].astype(np.int8),
+        left_a=np.repeat(table[:, 2 + k] == 1, k)[known],
     )
 
 
@@ -520,6 +537,70 @@ def sample_size_hint(
         math.ceil(judgments / judgments_per_comparison) if judgments_per_comparison else None
     )
     return SampleSizeHint(p, alpha, power, n_non_tied, tie_rate, judgments, comparisons)
+
+
+# ---------------------------------------------------------------------------------------------
+# The primary test: the comparison as the unit of replication (research.statistics)
+
+
+@dataclass
+class ComparisonLevel:
+    """One criterion at the comparison level: the sign-flip test of the comparisons' mean
+    verdicts against 0 (`holm_p` adjusted across the family of tests it was reported with),
+    the net preference share(B) - share(A) and the win rate among non-ties, each with a
+    comparison-bootstrap 95% interval, and the position-bias screen (None when the sides are
+    not known)."""
+
+    criterion: str
+    test: statistics.SignFlipTest
+    net: statistics.NetPreference
+    win: statistics.WinRate
+    position: statistics.PositionBiasReport | None
+    holm_p: float | None = None
+
+
+def comparison_level(data: Judgments, criterion: str) -> ComparisonLevel:
+    """The two-way (annotator x comparison) bootstrap is not run: about 17 s at a million
+    judgments, too slow for a page; the intervals resample comparisons only."""
+    mask = data.criterion == CRITERIA.index(criterion)
+    comparison, annotator, verdict = data.comparison[mask], data.annotator[mask], data.verdict[mask]
+    _, means = statistics.comparison_means(comparison, verdict)
+    position = None
+    if data.left_a is not None:
+        left = np.where(data.left_a[mask], "A", "B")
+        position = statistics.position_bias(annotator, verdict, left)
+    return ComparisonLevel(
+        criterion,
+        statistics.sign_flip_test(means, seed=BOOTSTRAP_SEED),
+        statistics.net_preference(
+            comparison, annotator, verdict, seed=BOOTSTRAP_SEED, two_way=False
+        ),
+        statistics.win_rate(comparison, verdict, seed=BOOTSTRAP_SEED),
+        position,
+    )
+
+
+def comparison_levels(data: Judgments) -> list[ComparisonLevel]:
+    """Per criterion (CRITERIA order), with Holm's adjustment across the criteria."""
+    levels = [comparison_level(data, criterion) for criterion in CRITERIA]
+    return with_holm(levels)
+
+
+def with_holm(levels: list[ComparisonLevel]) -> list[ComparisonLevel]:
+    """Holm's adjustment of the primary tests' p-values across `levels` (one family)."""
+    adjusted = statistics.holm([level.test.p_value for level in levels])
+    for level, p in zip(levels, adjusted, strict=True):
+        level.holm_p = p
+    return levels
+
+
+def design_of(data: Judgments) -> statistics.Crossing:
+    """Is the design crossed (annotators x comparisons)? Judged on the criterion with the most
+    judgments: every criterion has the same assignments, and one is a third of the work."""
+    if not len(data):
+        return statistics.design_crossing([], [])
+    mask = data.criterion == np.bincount(data.criterion).argmax()
+    return statistics.design_crossing(data.comparison[mask], data.annotator[mask])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from scoring.metrics import FAMILY_OF_METRIC, metric_names
 from . import analysis
 
 FORMATS = ("csv", "jsonl")
-WHATS = ("judgments", "comparisons", "scores", "table")
+WHATS = ("judgments", "comparisons", "scores", "table", "position_bias")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 CHUNK = 2000
 
@@ -79,6 +79,7 @@ def export(batch: Batch, what: str, fmt: str) -> Iterator[str]:
         "comparisons": export_comparisons,
         "scores": export_scores,
         "table": export_table,
+        "position_bias": export_position_bias,
     }
     if what not in exporters:
         raise ValueError(f"unknown export {what!r}: use one of {', '.join(WHATS)}")
@@ -309,18 +310,43 @@ TABLE_COLUMNS = [
     "b_better_ci_low", "b_better_ci_high", "equal_ci_low", "equal_ci_high", "b_worse_ci_low",
     "b_worse_ci_high", "bootstrap_seed", "bootstrap_resamples", "sign_test_p", "sign_test_n",
     "majority_b_better", "majority_equal", "majority_b_worse", "majority_none",
-    "krippendorff_alpha", "alpha_reason", "pairwise_agreement",
+    "krippendorff_alpha", "alpha_reason", "pairwise_agreement", "comparison_test_p",
+    "comparison_test_method", "comparison_test_resamples", "comparison_test_seed",
+    "comparison_test_holm_p", "net_preference", "net_preference_ci_low", "net_preference_ci_high",
+    "win_rate", "win_rate_ci_low", "win_rate_ci_high", "left_share", "left_share_p",
 ]  # fmt: skip
 
 
 def export_table(batch: Batch, fmt: str = "csv") -> Iterator[str]:
-    """The results table, one row per criterion, with its sign test, bootstrap intervals
-    (seed and resamples reported) and agreement. Shares are unrounded; empty (null) when
-    undefined."""
+    """The results table, one row per criterion, with its bootstrap intervals (seed and
+    resamples reported) and agreement; the primary test (`comparison_test_*`: sign-flip test
+    of the comparisons' mean verdicts, Holm-adjusted across the criteria), net preference and
+    win rate with comparison-bootstrap intervals, and the share of non-tied verdicts for the
+    left side with its binomial p. `sign_test_*` is the secondary judgment-level sign test,
+    which ignores that judgments of one comparison are correlated. Shares are unrounded;
+    empty (null) when undefined."""
     data = analysis.load_judgments([batch.pk])
     table = analysis.results_table(data)
-    rows = (_table_row(batch, data, result) for result in table.values())
+    levels = analysis.comparison_levels(data)
+    rows = (
+        _table_row(batch, data, result) + _level_cells(level)
+        for result, level in zip(table.values(), levels, strict=True)
+    )
     return _lines(fmt, TABLE_COLUMNS, rows)
+
+
+def _bounds(interval) -> list:
+    return [interval.low, interval.high] if interval else [None, None]
+
+
+def _level_cells(level: analysis.ComparisonLevel) -> tuple:
+    t, net, win = level.test, level.net, level.win
+    overall = level.position.overall if level.position else None
+    return (
+        t.p_value, t.method or None, t.n_resamples, t.seed, level.holm_p, net.estimate,
+        *_bounds(net.ci), win.estimate, *_bounds(win.ci),
+        overall.left_share if overall else None, overall.p_value if overall else None,
+    )  # fmt: skip
 
 
 def _table_row(batch: Batch, data: analysis.Judgments, r: analysis.CriterionResult) -> tuple:
@@ -339,3 +365,41 @@ def _table_row(batch: Batch, data: analysis.Judgments, r: analysis.CriterionResu
         m.b_better, m.equal, m.a_better, m.no_majority, alpha.value, alpha.reason,
         pairwise.share,
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Position bias
+
+POSITION_COLUMNS = [
+    "batch", "dataset", "criterion", "annotator", "non_tied", "left", "left_share", "p_value",
+    "holm_p", "flagged", "reason",
+]  # fmt: skip
+
+
+def export_position_bias(batch: Batch, fmt: str = "csv") -> Iterator[str]:
+    """Per criterion, everyone together (annotator "all") then each annotator: non-tied
+    verdicts, how many chose the summary shown on the left, the share, the exact binomial p
+    against 1/2, Holm's adjustment across the annotators (empty for "all") and the flag
+    (p < 0.05, uncorrected)."""
+    data = analysis.load_judgments([batch.pk])
+    levels = analysis.comparison_levels(data)
+    pseudonym = _pseudonyms()
+    rows = (
+        (
+            batch.name,
+            batch.dataset,
+            level.criterion,
+            "all" if bias.annotator is None else pseudonym(bias.annotator),
+            bias.non_tied,
+            bias.left,
+            bias.left_share,
+            bias.p_value,
+            bias.holm_p,
+            bias.flagged,
+            bias.reason,
+        )  # fmt: skip
+        for level in levels
+        if level.position
+        for bias in (level.position.overall, *level.position.annotators)
+    )
+    return _lines(fmt, POSITION_COLUMNS, rows)

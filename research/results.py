@@ -34,12 +34,19 @@ def metric_rows(batch_ids: list[int], data: analysis.Judgments) -> list[tuple]:
 
 
 def criterion_rows(data: analysis.Judgments) -> list[dict]:
+    """Per criterion: the table, the primary (comparison-level) test with Holm's adjustment
+    across the criteria, effect sizes, the secondary judgment-level sign test, reliability."""
     rows = []
-    for criterion, r in analysis.results_table(data).items():
+    levels = analysis.comparison_levels(data)
+    for level, (criterion, r) in zip(levels, analysis.results_table(data).items(), strict=True):
         per_comparison = r.judgments / r.comparisons if r.comparisons else None
         rows.append(
             {
                 "r": r,
+                "level": level,
+                "flagged_annotators": sum(
+                    b.flagged for b in (level.position.annotators if level.position else ())
+                ),
                 "sign": analysis.sign_test(r.b_better, r.a_better, ties=r.equal),
                 "ci": analysis.bootstrap_shares(data, criterion),
                 "hint": analysis.sample_size_hint(
@@ -50,6 +57,19 @@ def criterion_rows(data: analysis.Judgments) -> list[dict]:
             }
         )
     return rows
+
+
+def flagged_positions(rows: list[dict], names: dict[int, str]) -> list[tuple]:
+    """(criterion label, annotator name, PositionBias) for each annotator whose left share
+    the binomial test flags, per criterion."""
+    out = []
+    for row in rows:
+        position = row["level"].position
+        for bias in position.annotators if position else ():
+            if bias.flagged:
+                name = names.get(bias.annotator, f"user {bias.annotator}")
+                out.append((row["r"].label, name, bias))
+    return out
 
 
 def excluded_for(batches: list[Batch], exclude_flagged: bool) -> list[int]:
@@ -68,13 +88,15 @@ def batch_results(request: HttpRequest, batch_id: int) -> HttpResponse:
     data, timing = analysis.load_batch_data([batch.pk], excluded)
     everyone, _ = analysis.load_batch_data([batch.pk], timing=False) if excluded else (data, None)
     table = analysis.results_table(data)
+    rows = criterion_rows(data)
+    names = analysis.load_annotator_names(np.unique(timing.annotator).tolist())
     context = {
         "batch": batch,
-        "rows": criterion_rows(data),
+        "rows": rows,
+        "design": analysis.design_of(data),
+        "biased": flagged_positions(rows, names),
         "metrics": metric_rows([batch.pk], data),
-        "annotators": analysis.annotator_report(
-            data, timing, analysis.load_annotator_names(np.unique(timing.annotator).tolist())
-        ),
+        "annotators": analysis.annotator_report(data, timing, names),
         "chart": stacked_bars_svg(
             {batch.dataset: table}, system_a=batch.system_a, system_b=batch.system_b
         ),
@@ -138,6 +160,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         datasets.append(
             {"name": dataset, "batches": batches, "systems": systems, "rows": criterion_rows(data)}
         )
+    # One family for Holm's adjustment: every criterion of every dataset on this page.
+    analysis.with_holm([row["level"] for d in datasets for row in d["rows"]])
     pairs = {(b.system_a, b.system_b) for bs in by_dataset.values() for b in bs}
     system_a, system_b = next(iter(pairs)) if len(pairs) == 1 else ("system A", "system B")
     context = {

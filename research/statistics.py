@@ -66,6 +66,15 @@ def comparison_counts(comparison, verdict) -> tuple[np.ndarray, np.ndarray]:
     return ids, np.bincount(cells, minlength=3 * len(ids)).reshape(-1, 3)
 
 
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """Sorted distinct values, like np.unique: numpy 2.4's np.unique (hash-based) took 0.27 s
+    on 333k mostly distinct int64 keys, a sort and a comparison take 5 ms."""
+    ordered = np.sort(values)
+    if not len(ordered):
+        return ordered
+    return ordered[np.concatenate(([True], ordered[1:] != ordered[:-1]))]
+
+
 def _blocks(total: int, width: int):
     """(start, size) blocks of `total` rows of `width` elements, about BLOCK elements each."""
     step = max(1, BLOCK // max(width, 1))
@@ -218,7 +227,7 @@ def design_crossing(
         return Crossing(False, 0, 0, None, None, "no judgments")
     _, c = np.unique(np.asarray(comparison), return_inverse=True)
     people, a = np.unique(np.asarray(annotator), return_inverse=True)
-    cells = np.unique(c.astype(np.int64) * len(people) + a)  # distinct (comparison, annotator)
+    cells = _distinct(c.astype(np.int64) * len(people) + a)  # distinct (comparison, annotator)
     per_comparison = np.bincount(cells // len(people))
     per_annotator = np.bincount(cells % len(people), minlength=len(people))
     mean_k, median_m = float(per_comparison.mean()), float(np.median(per_annotator))
@@ -779,10 +788,19 @@ class PositionBiasReport:
     alpha: float
 
 
-def _left_test(who, non_tied: int, left: int, alpha: float) -> PositionBias:
+def _half_binomial_p(left: np.ndarray, non_tied: np.ndarray) -> np.ndarray:
+    """Two-sided exact binomial p against 1/2, vectorised: with p = 1/2 the law is symmetric,
+    so `scipy.stats.binomtest`'s two-sided p is 2 min(P(X <= k), P(X >= k)), capped at 1.
+    One scipy call per annotator cost 0.8 s at 1,000 annotators; this costs milliseconds."""
+    tails = np.minimum(
+        stats.binom.cdf(left, non_tied, 0.5), stats.binom.sf(left - 1, non_tied, 0.5)
+    )
+    return np.minimum(1.0, 2 * tails)
+
+
+def _left_test(who, non_tied: int, left: int, alpha: float, p: float) -> PositionBias:
     if non_tied == 0:
         return PositionBias(who, 0, 0, None, None, False, None, "no non-tied verdict")
-    p = float(stats.binomtest(left, non_tied, 0.5).pvalue)
     return PositionBias(who, non_tied, left, left / non_tied, p, p < alpha)
 
 
@@ -799,10 +817,16 @@ def position_bias(annotator, verdict, left, *, alpha: float = 0.05) -> PositionB
     ids, who = np.unique(np.asarray(annotator), return_inverse=True)
     n = np.bincount(who, weights=decided, minlength=len(ids)).astype(np.int64)
     k = np.bincount(who, weights=chose_left, minlength=len(ids)).astype(np.int64)
-    rows = [_left_test(int(i), int(a), int(b), alpha) for i, a, b in zip(ids, n, k, strict=True)]
+    p = _half_binomial_p(k, n).tolist()
+    rows = [
+        _left_test(int(i), int(a), int(b), alpha, q)
+        for i, a, b, q in zip(ids.tolist(), n.tolist(), k.tolist(), p, strict=True)
+    ]
     adjusted = holm([row.p_value for row in rows])
-    rows = [replace(row, holm_p=p) for row, p in zip(rows, adjusted, strict=True)]
-    overall = _left_test(None, int(decided.sum()), int(chose_left.sum()), alpha)
+    rows = [replace(row, holm_p=q) for row, q in zip(rows, adjusted, strict=True)]
+    total, left_total = int(decided.sum()), int(chose_left.sum())
+    overall_p = float(_half_binomial_p(np.array([left_total]), np.array([total]))[0])
+    overall = _left_test(None, total, left_total, alpha, overall_p)
     return PositionBiasReport(overall, tuple(rows), alpha)
 
 

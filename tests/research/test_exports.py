@@ -8,16 +8,21 @@ import inspect
 import io
 import json
 
+import numpy as np
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from evaluation.models import Role
 from research.exports import (
+    annotator_pseudonym,
     export,
     export_comparisons,
     export_filename,
     export_judgments,
+    export_position_bias,
     export_scores,
     export_table,
     majority_name,
@@ -184,10 +189,63 @@ class TestExportTable:
         assert factual["sign_test_p"] == pytest.approx(1.0)
         assert factual["majority_none"] == 0
 
+    def test_it_writes_the_comparison_level_figures(self, judged):
+        batch, _ = judged
+        rows = read_jsonl(export_table(batch, "jsonl"))
+        # Every criterion: comparison 1 has B, B, A (mean 1/3), comparison 2 equal (mean 0).
+        flips = stats.permutation_test(
+            (np.array([1 / 3, 0.0]),), np.sum, permutation_type="samples"
+        ).pvalue
+        holm = multipletests([flips] * 3, method="holm")[1]
+        for row, adjusted in zip(rows, holm, strict=True):
+            assert row["comparison_test_p"] == pytest.approx(flips)
+            assert (row["comparison_test_method"], row["comparison_test_resamples"]) == (
+                "exact",
+                None,
+            )
+            assert row["comparison_test_holm_p"] == pytest.approx(adjusted)
+            assert row["net_preference"] == pytest.approx((2 - 1) / 4)
+            assert row["net_preference_ci_low"] <= 0.25 <= row["net_preference_ci_high"]
+            assert row["win_rate"] == pytest.approx(2 / 3)
+            assert row["win_rate_ci_low"] <= 2 / 3 <= row["win_rate_ci_high"]
+            # System A is always on the left (tests.research.test_analysis.judge): only carol's
+            # "A better" chose the left summary, 1 of 3 non-tied verdicts.
+            assert row["left_share"] == pytest.approx(1 / 3)
+            assert row["left_share_p"] == pytest.approx(stats.binomtest(1, 3).pvalue)
+            assert row["sign_test_p"] == pytest.approx(stats.binomtest(2, 3).pvalue)
+
     def test_it_writes_csv_with_a_header(self, judged):
         rows = read_csv(export_table(judged[0], "csv"))
         assert len(rows) == 3
         assert rows[0]["alpha_reason"] == ""
+
+
+@pytest.mark.django_db
+class TestExportPositionBias:
+    def test_it_tests_everyone_and_each_annotator(self, judged):
+        batch, users = judged
+        rows = read_jsonl(export_position_bias(batch, "jsonl"))
+        assert len(rows) == 3 * (1 + 3)  # per criterion: everyone, alice, bob, carol
+        factual = [r for r in rows if r["criterion"] == "factual"]
+        assert factual[0]["annotator"] == "all" and factual[0]["holm_p"] is None
+        # A is always on the left: carol's "A better" is the only verdict for the left side.
+        assert (factual[0]["non_tied"], factual[0]["left"]) == (3, 1)
+        assert factual[0]["p_value"] == pytest.approx(stats.binomtest(1, 3).pvalue)
+        carol = next(r for r in factual if r["annotator"] == annotator_pseudonym(users[2].pk))
+        assert (carol["left"], carol["left_share"], carol["flagged"]) == (1, 1.0, False)
+        assert carol["p_value"] == pytest.approx(stats.binomtest(1, 1).pvalue)
+        annotators = [r for r in factual if r["annotator"] != "all"]
+        defined = [r["p_value"] for r in annotators if r["p_value"] is not None]
+        adjusted = multipletests(defined, method="holm")[1]
+        assert [r["holm_p"] for r in annotators if r["p_value"] is not None] == pytest.approx(
+            adjusted
+        )
+        alice = next(r for r in factual if r["annotator"] == annotator_pseudonym(users[0].pk))
+        assert alice["non_tied"] == 1  # her "equal" on comparison 2 is a tie
+
+    def test_it_writes_csv_with_a_header(self, judged):
+        rows = read_csv(export(judged[0], "position_bias", "csv"))
+        assert rows[0]["annotator"] == "all" and rows[0]["criterion"] == "factual"
 
 
 @pytest.mark.django_db

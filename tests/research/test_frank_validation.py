@@ -24,12 +24,14 @@ from evaluation.services import BatchSettings, import_batch
 from research.analysis import (
     CRITERIA,
     bootstrap_shares,
+    comparison_levels,
     krippendorff_alpha,
     load_judgments,
     results_table,
     sign_test,
 )
 from tests.conftest import make_user
+from tests.research.test_results_views import holm_of, independent
 
 CODES = {"A": -1, "equal": 0, "B": 1}
 SHOWN = {("A", "A"): "left", ("A", "B"): "right", ("B", "A"): "right", ("B", "B"): "left"}
@@ -179,3 +181,48 @@ class TestFrankValidation:
                 reliability_data=matrix, level_of_measurement="ordinal", value_domain=[-1, 0, 1]
             )
             assert krippendorff_alpha(data, criterion).value == pytest.approx(expected)
+
+    def test_it_matches_independent_comparison_level_figures(self, frank):
+        batch, frame = frank
+        levels = comparison_levels(load_judgments([batch.pk]))
+        sides = {
+            (a.comparison_id, a.annotator_id): a.left_system
+            for a in Assignment.objects.filter(comparison__batch=batch)
+        }
+        rows = [
+            (
+                j.comparison,
+                j.annotator,
+                j.criterion,
+                CODES[j.verdict],
+                sides[(j.comparison, j.annotator)],
+            )
+            for j in frame.itertuples()
+        ]
+        for level in levels:
+            expected = independent(rows, level.criterion)
+            test = level.test
+            assert (test.method, test.n_resamples, test.seed) == ("monte carlo", 10_000, 20210517)
+            # Two Monte Carlo estimates of one p: within a few of their standard errors.
+            assert test.p_value == pytest.approx(expected["p"], abs=0.025)
+            assert level.net.estimate == pytest.approx(expected["net"])
+            assert level.net.ci.low == pytest.approx(expected["net_ci"][0], abs=0.02)
+            assert level.net.ci.high == pytest.approx(expected["net_ci"][1], abs=0.02)
+            assert level.win.estimate == pytest.approx(expected["win"])
+            assert level.win.ci.low == pytest.approx(expected["win_ci"][0], abs=0.03)
+            assert level.win.ci.high == pytest.approx(expected["win_ci"][1], abs=0.03)
+            overall = level.position.overall
+            assert overall.left_share == pytest.approx(expected["left_share"])
+            assert overall.p_value == pytest.approx(expected["left_p"])
+        p_values = [level.test.p_value for level in levels]
+        assert [level.holm_p for level in levels] == pytest.approx(holm_of(p_values))
+
+    def test_its_primary_test_is_more_cautious_than_the_judgment_level_one(self, frank):
+        # Three correlated verdicts per comparison: the judgment-level sign test counts each
+        # as independent evidence, so its p is smaller than the comparison-level test's.
+        batch, _ = frank
+        data = load_judgments([batch.pk])
+        factual = comparison_levels(data)[0]
+        r = results_table(data)["factual"]
+        assert factual.net.estimate > 0  # bart, as FRANK says
+        assert sign_test(r.b_better, r.a_better).p_value < factual.test.p_value

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
+import numpy as np
 import pytest
 from django.urls import reverse
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 from evaluation import assignments as engine
-from evaluation import checks
-from evaluation.models import AuditEvent, Batch
-from tests.conftest import make_user
+from evaluation import checks, criteria
+from evaluation.models import Assignment, AuditEvent, Batch
+from evaluation.services import import_batch
+from tests.conftest import doc_row, jsonl, make_user, settings_for
 
 B_WINS = {"factual": "B", "informative": "equal", "grammatical": "A"}
 
@@ -122,3 +127,159 @@ class TestBatchResults:
         assert response.status_code == 200
         assert [d["name"] for d in response.context["datasets"]] == ["XSUM"]
         assert b"XSUM" in response.content
+
+
+def varied_verdicts(c: int, i: int) -> dict[str, str]:
+    """Comparison c, annotator i: mostly B on factual, mixed elsewhere."""
+    return {
+        "factual": "A" if (c + i) % 4 == 0 else "B",
+        "informative": ["A", "equal", "B", "B"][(c * i) % 4],
+        "grammatical": ["A", "A", "equal", "B"][(c + 2 * i) % 4],
+    }
+
+
+def judge_varied(batch, prefix: str):
+    """Three annotators judge all 4 comparisons with varied verdicts, sides as the engine
+    draws them."""
+    batch.status = Batch.Status.OPEN
+    batch.save()
+    ids = batch.comparisons.order_by("id").values_list("id", flat=True)
+    order = {cid: c for c, cid in enumerate(ids)}
+    for i in range(3):
+        user = make_user(f"{prefix}{i}", "annotator")
+        while (item := engine.lease_next(user, batch)) is not None:
+            verdicts = varied_verdicts(order[item.comparison_id], i)
+            engine.submit_judgments(user, item.pk, shown_for(item, verdicts))
+    return batch
+
+
+@pytest.fixture
+def varied(batch):
+    return judge_varied(batch, "v")
+
+
+@pytest.fixture
+def varied_other(db):
+    spec = replace(settings_for("other"), dataset="CNNDM")
+    return judge_varied(
+        import_batch(jsonl([doc_row(i) for i in range(1, 5)]), "o.jsonl", spec), "o"
+    )
+
+
+def stored_judgments(batch) -> list[tuple]:
+    """(comparison, annotator, criterion, code, left system) straight from the assignments."""
+    rows = []
+    for a in Assignment.objects.filter(comparison__batch=batch, status="submitted"):
+        for c in criteria.CRITERIA:
+            rows.append(
+                (
+                    a.comparison_id,
+                    a.annotator_id,
+                    c.key,
+                    getattr(a, c.verdict_column),
+                    a.left_system,
+                )
+            )
+    return rows
+
+
+def independent(rows: list[tuple], criterion: str, *, n_resamples: int = 2000) -> dict:
+    """The comparison-level figures by other means: scipy's permutation test (sign flips of
+    one sample), loops over comparisons, a naive loop bootstrap, scipy's binomtest."""
+    mine = [r for r in rows if r[2] == criterion]
+    by_comparison: dict[int, list[int]] = {}
+    for cid, _, _, code, _ in mine:
+        by_comparison.setdefault(cid, []).append(code)
+    means = np.array([np.mean(v) for v in by_comparison.values()])
+    flips = stats.permutation_test(
+        (means,), np.sum, permutation_type="samples", n_resamples=20_000,
+        random_state=np.random.default_rng(1),
+    )  # fmt: skip
+    codes = [r[3] for r in mine]
+    a, b = codes.count(-1), codes.count(1)
+    groups = list(by_comparison.values())
+    rng = np.random.default_rng(2)
+    nets, wins = [], []
+    for _ in range(n_resamples):
+        drawn = [v for j in rng.integers(0, len(groups), len(groups)) for v in groups[j]]
+        nets.append(np.mean(drawn))
+        decided = [v for v in drawn if v != 0]
+        if decided:
+            wins.append(np.mean(np.array(decided) == 1))
+    left = [(code == -1) == (side == "A") for _, _, _, code, side in mine if code != 0]
+    return {
+        "p": flips.pvalue,
+        "net": (b - a) / len(codes),
+        "net_ci": np.percentile(nets, [2.5, 97.5]),
+        "win": b / (a + b) if a + b else None,
+        "win_ci": np.percentile(wins, [2.5, 97.5]) if wins else None,
+        "left_share": np.mean(left) if left else None,
+        "left_p": stats.binomtest(sum(left), len(left), 0.5).pvalue if left else None,
+    }
+
+
+def holm_of(p_values: list[float]) -> list[float]:
+    return multipletests(p_values, method="holm")[1].tolist()
+
+
+@pytest.mark.django_db
+class TestComparisonLevelResults:
+    def test_it_matches_independent_computations(self, client, researcher, varied):
+        client.force_login(researcher)
+        response = client.get(reverse("batch_results", args=[varied.pk]))
+        rows = stored_judgments(varied)
+        levels = [row["level"] for row in response.context["rows"]]
+        for level in levels:
+            expected = independent(rows, level.criterion)
+            assert level.test.method == "exact" and level.test.comparisons == 4
+            assert level.test.p_value == pytest.approx(expected["p"])
+            assert level.net.estimate == pytest.approx(expected["net"])
+            assert level.net.ci.low == pytest.approx(expected["net_ci"][0], abs=0.1)
+            assert level.net.ci.high == pytest.approx(expected["net_ci"][1], abs=0.1)
+            assert level.win.estimate == pytest.approx(expected["win"])
+            assert level.win.ci.low == pytest.approx(expected["win_ci"][0], abs=0.1)
+            assert level.win.ci.high == pytest.approx(expected["win_ci"][1], abs=0.1)
+            overall = level.position.overall
+            assert overall.left_share == pytest.approx(expected["left_share"])
+            assert overall.p_value == pytest.approx(expected["left_p"])
+        assert [lv.holm_p for lv in levels] == pytest.approx(
+            holm_of([lv.test.p_value for lv in levels])
+        )
+
+    def test_it_tests_each_annotators_left_share(self, client, researcher, varied):
+        client.force_login(researcher)
+        response = client.get(reverse("batch_results", args=[varied.pk]))
+        rows = stored_judgments(varied)
+        factual = response.context["rows"][0]["level"].position
+        for bias in factual.annotators:
+            left = [
+                (code == -1) == (side == "A")
+                for _, who, c, code, side in rows
+                if c == "factual" and who == bias.annotator and code != 0
+            ]
+            assert (bias.non_tied, bias.left) == (len(left), sum(left))
+            assert bias.p_value == pytest.approx(stats.binomtest(sum(left), len(left)).pvalue)
+
+    def test_it_labels_the_primary_and_secondary_tests(self, client, researcher, varied):
+        client.force_login(researcher)
+        content = client.get(reverse("batch_results", args=[varied.pk])).content.decode()
+        assert "Primary test: the comparison as the unit" in content
+        assert "exact (all sign patterns)" in content
+        assert "Holm-adjusted p" in content
+        assert "ignores that judgments of one comparison are correlated" in content
+        assert "Intervals resample comparisons only" in content
+        assert "Design: not crossed: only 3 annotators" in content
+        assert "Position bias" in content
+
+    def test_the_overview_adjusts_across_criteria_and_datasets(
+        self, client, researcher, varied, varied_other
+    ):
+        client.force_login(researcher)
+        response = client.get(reverse("results_overview"))
+        levels = [row["level"] for d in response.context["datasets"] for row in d["rows"]]
+        assert len(levels) == 6
+        defined = [lv for lv in levels if lv.test.p_value is not None]
+        assert [lv.holm_p for lv in defined] == pytest.approx(
+            holm_of([lv.test.p_value for lv in defined])
+        )
+        assert b"all criteria \xc3\x97 datasets" in response.content

@@ -555,6 +555,15 @@ class TestPositionBias:
         assert [r.holm_p for r in report.annotators] == pytest.approx(holm(by_hand))
         assert report.overall.non_tied == (verdict != 0).sum()
 
+    def test_its_vectorised_p_matches_scipy_binomtest_on_every_count(self):
+        for n in (1, 2, 7, 30, 101):
+            for k in range(n + 1):
+                verdict = [-1] * k + [1] * (n - k)  # A better, A on the left: k left of n
+                report = position_bias([1] * n, verdict, ["A"] * n)
+                expected = stats.binomtest(k, n, 0.5).pvalue
+                assert report.overall.p_value == pytest.approx(expected, rel=1e-9)
+                assert report.annotators[0].p_value == pytest.approx(expected, rel=1e-9)
+
     def test_it_has_no_test_without_non_tied_verdicts(self):
         report = position_bias([1, 1], [0, 0], ["A", "B"])
         assert report.overall.p_value is None and not report.overall.flagged
