@@ -12,13 +12,12 @@ The judging page stores a judgment set and leases the next comparison in one tra
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import F, Value
+from django.db.models import Count, F, Q, Value
 from django.utils import timezone
 
 from .criteria import BY_KEY, VERDICT_CODES
@@ -59,10 +58,41 @@ class IncompleteSubmission(Exception):
         return "Please answer every criterion before submitting: " + ", ".join(labels) + "."
 
 
-def left_system_for(batch_id: int, comparison_id: int, annotator_id: int) -> str:
-    """Which system goes on the left: random-looking, but reproducible from the ids."""
-    digest = hashlib.sha256(f"{batch_id}:{comparison_id}:{annotator_id}".encode()).digest()
-    return "A" if digest[0] % 2 == 0 else "B"
+def choose_left(
+    comparison_a_left: int,
+    comparison_taken: int,
+    needed: int,
+    annotator_a_left: int,
+    annotator_served: int,
+    coin: int,
+) -> str | None:
+    """Which system goes on the left, balanced two ways, or None when both cannot hold here:
+
+    - per comparison, of its K annotators at most ceil(K/2) see either system on the left (as
+      close to half as K allows);
+    - per annotator, the running count of A on the left stays within one item of half
+      (|2 a - n| <= 2 over the n items served to them);
+    - where both allow either side, the side the comparison has shown less, and on a tie (its
+      first annotator, or an even split) `coin`, a draw from the batch's secret. Evening out
+      each comparison as it fills keeps both balances reachable to the end of the batch.
+    """
+    half = (needed + 1) // 2
+    a_shown, b_shown = comparison_a_left, comparison_taken - comparison_a_left
+    allowed = {"A", "B"}
+    if a_shown >= half:
+        allowed.discard("A")
+    if b_shown >= half:
+        allowed.discard("B")
+    lead = 2 * annotator_a_left - annotator_served
+    if lead + 1 > 2:
+        allowed.discard("A")
+    if lead - 1 < -2:
+        allowed.discard("B")
+    if len(allowed) < 2:
+        return allowed.pop() if allowed else None
+    if a_shown != b_shown:
+        return "A" if a_shown < b_shown else "B"
+    return "A" if coin % 2 == 0 else "B"
 
 
 def check_open(batch: Batch) -> None:
@@ -79,17 +109,23 @@ def release_expired(batch: Batch, now: datetime | None = None) -> int:
         batch=batch, status=Assignment.Status.LEASED, lease_expires_at__lt=now
     ).order_by("id")
     released = 0
-    for pk, comparison_id in stale.values_list("id", "comparison_id")[:500]:
+    for pk, comparison_id, left in stale.values_list("id", "comparison_id", "left_system")[:500]:
         with transaction.atomic():
             claimed = Assignment.objects.filter(
                 pk=pk, status=Assignment.Status.LEASED, lease_expires_at__lt=now
             ).update(status=Assignment.Status.EXPIRED)
             if claimed:
-                Comparison.objects.filter(pk=comparison_id).update(
-                    annotations_in_progress=F("annotations_in_progress") - 1
-                )
+                _give_slot_back(comparison_id, left)
                 released += 1
     return released
+
+
+def _give_slot_back(comparison_id: int, left_system: str) -> None:
+    """A leased place is free again (expired or skipped): one place fewer taken."""
+    Comparison.objects.filter(pk=comparison_id, annotations_in_progress__gt=0).update(
+        annotations_in_progress=F("annotations_in_progress") - 1,
+        taken_a_left=F("taken_a_left") - (1 if left_system == "A" else 0),
+    )
 
 
 def current_assignment(user: User, batch: Batch) -> Assignment | None:
@@ -135,10 +171,11 @@ def _lease(user, batch: Batch, now: datetime) -> Assignment | None:
     return _lease_own_expired(own, expires) or _lease_new(user, batch, now, expires)
 
 
-def _take_slot(comparison_id: int) -> bool:
+def _take_slot(comparison_id: int, left_system: str) -> bool:
     return bool(
         Comparison.objects.filter(HAS_ROOM, pk=comparison_id).update(
-            annotations_in_progress=F("annotations_in_progress") + 1
+            annotations_in_progress=F("annotations_in_progress") + 1,
+            taken_a_left=F("taken_a_left") + (1 if left_system == "A" else 0),
         )
     )
 
@@ -162,7 +199,7 @@ def _lease_own_expired(own: list[Assignment], expires: datetime) -> Assignment |
             .filter(pk=assignment.comparison_id)
             .first()
         )
-        if locked is None or not _take_slot(locked.pk):
+        if locked is None or not _take_slot(locked.pk, assignment.left_system):
             continue
         Assignment.objects.filter(pk=assignment.pk).update(
             status=Assignment.Status.LEASED, lease_expires_at=expires
@@ -172,44 +209,95 @@ def _lease_own_expired(own: list[Assignment], expires: datetime) -> Assignment |
     return None
 
 
-def _check_due(user, batch: Batch) -> bool:
+@dataclass(frozen=True)
+class Served:
+    """What an annotator was served in a batch so far: the check schedule and side balance."""
+
+    items: int
+    a_left: int
+
+
+def _served(user, batch: Batch) -> Served:
+    counts = Assignment.objects.filter(annotator=user, batch=batch).aggregate(
+        items=Count("id"), a_left=Count("id", filter=Q(left_system="A"))
+    )
+    return Served(**counts)
+
+
+def _check_due(batch: Batch, served: Served) -> bool:
     """Every `check_every`-th comparison an annotator is served is an attention check."""
-    if not batch.check_every:
-        return False
-    served = Assignment.objects.filter(annotator=user, batch=batch).count()
-    return (served + 1) % batch.check_every == 0
+    return bool(batch.check_every) and (served.items + 1) % batch.check_every == 0
 
 
 def _lease_new(user, batch: Batch, now: datetime, expires: datetime) -> Assignment | None:
-    if _check_due(user, batch):
-        check = _lease_from(user, batch, now, expires, is_check=True)
+    served = _served(user, batch)
+    if _check_due(batch, served):
+        check = _lease_from(user, batch, now, expires, served, is_check=True)
         if check is not None:
             return check
-    return _lease_from(user, batch, now, expires, is_check=False)
+    return _lease_from(user, batch, now, expires, served, is_check=False)
 
 
-def _lease_from(user, batch: Batch, now: datetime, expires: datetime, *, is_check: bool):
-    candidate = (
-        # `is_check = <value>`, not Django's `NOT is_check`: SQLite only reads the lease index
-        # for an equality on its column.
-        Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=Value(is_check))
-        .exclude(assignments__annotator=user)
-        .order_by(TAKEN, "id")
-        .select_for_update(skip_locked=True)
-        .first()
-    )
-    if candidate is None or not _take_slot(candidate.pk):
+# A comparison whose sides cannot balance for this annotator (it needs the side they have seen
+# too often) is passed over for the next one, up to this many; past them, or when only such
+# comparisons are left (the end of a batch), the comparison's balance is kept and the
+# annotator's may run to 1.5 items from half.
+SIDE_TRIES = 20
+
+
+def _lease_from(
+    user, batch: Batch, now: datetime, expires: datetime, served: Served, *, is_check: bool
+) -> Assignment | None:
+    passed: list[Comparison] = []
+    while True:
+        candidate = (
+            # `is_check = <value>`, not Django's `NOT is_check`: SQLite only reads the lease
+            # index for an equality on its column.
+            Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=Value(is_check))
+            .exclude(assignments__annotator=user)
+            .exclude(pk__in=[c.pk for c in passed])
+            .order_by(TAKEN, "position", "id")
+            .select_for_update(skip_locked=True)
+            .first()
+        )
+        if candidate is None and not passed:
+            return None
+        if candidate is None:  # only comparisons whose balance is against this annotator
+            candidate = passed[0]
+            left = _left_for(batch, candidate, user, served, strict=False)
+            break
+        left = _left_for(batch, candidate, user, served, strict=len(passed) < SIDE_TRIES)
+        if left is not None:
+            break
+        passed.append(candidate)
+    if not _take_slot(candidate.pk, left):
         return None
     assignment = Assignment.objects.create(
         comparison=candidate,
         batch=batch,
         annotator=user,
-        left_system=left_system_for(batch.pk, candidate.pk, user.pk),
+        left_system=left,
         served_at=now,
         lease_expires_at=expires,
     )
     audit(user, AuditEvent.Action.ASSIGN, batch, f"assignment {assignment.pk}")
     return assignment
+
+
+def _left_for(
+    batch: Batch, comparison: Comparison, user, served: Served, *, strict: bool
+) -> str | None:
+    taken = comparison.annotations_done + comparison.annotations_in_progress
+    coin = batch.draw("side", comparison.pk, user.pk)
+    left = choose_left(
+        comparison.taken_a_left, taken, comparison.annotations_needed, served.a_left,
+        served.items, coin,
+    )  # fmt: skip
+    if left is None and not strict:
+        # the comparison's balance wins: it is what the study's per-item counts rest on
+        half = (comparison.annotations_needed + 1) // 2
+        left = "B" if comparison.taken_a_left >= half else "A"
+    return left
 
 
 def to_system_terms(shown: str, left_system: str) -> str:
@@ -343,7 +431,7 @@ def _check_live(assignment: Assignment, now: datetime) -> bool:
         # Ran out but not given back yet: the place is still this assignment's.
         return assignment.lease_expires_at < now
     # Given back: it can be taken again only if nobody else filled the place meanwhile.
-    if _take_slot(assignment.comparison_id):
+    if _take_slot(assignment.comparison_id, assignment.left_system):
         return True
     raise SubmissionRefused(
         "Your time on this comparison ran out and another annotator took its place, so these "
@@ -376,9 +464,7 @@ def skip_assignment(
         if assignment.status in (Assignment.Status.SUBMITTED, Assignment.Status.SKIPPED):
             raise SubmissionRefused("This comparison is already finished.")
         if assignment.status == Assignment.Status.LEASED:
-            Comparison.objects.filter(
-                pk=assignment.comparison_id, annotations_in_progress__gt=0
-            ).update(annotations_in_progress=F("annotations_in_progress") - 1)
+            _give_slot_back(assignment.comparison_id, assignment.left_system)
         assignment.status = Assignment.Status.SKIPPED
         if problem:
             assignment.problem_report = reason[:5000]

@@ -74,6 +74,7 @@ def create_attention_checks(batch: Batch, count: int, seed: int = 0) -> list[Com
                     summary_a=comparison.summary_b,
                     summary_b=corrupted,
                     annotations_needed=CHECK_CAPACITY,
+                    position=batch.draw("order", "check", corrupted.pk) >> 1,
                     is_check=True,
                     expected={
                         Criterion.FACTUAL: Verdict.A,

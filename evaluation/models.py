@@ -7,6 +7,9 @@ comparison than it needs, verdicts stored in system terms next to what was on sc
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -58,6 +61,10 @@ def user_role(user: AbstractBaseUser | AnonymousUser) -> str | None:
     return None
 
 
+def new_batch_secret() -> str:
+    return secrets.token_hex(32)
+
+
 class Batch(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -89,6 +96,9 @@ class Batch(models.Model):
     )
     annotator_groups = models.ManyToManyField(Group, blank=True, related_name="annotation_batches")
     source_filename = models.CharField(max_length=255, blank=True)
+    # Seeds the batch's random draws (screen sides, the order of comparisons): they are
+    # stored as drawn, and cannot be recomputed from ids without this secret.
+    secret = models.CharField(max_length=64, default=new_batch_secret, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -126,6 +136,13 @@ class Batch(models.Model):
     @property
     def title_for_annotators(self) -> str:
         return self.public_title or f"Batch {self.pk}"
+
+    def draw(self, *parts: object) -> int:
+        """A 64-bit number drawn from the batch's secret for these parts: the same parts give
+        the same number, and nobody without the secret can predict it."""
+        message = ":".join(str(p) for p in parts).encode()
+        digest = hmac.new(self.secret.encode(), message, hashlib.sha256).digest()
+        return int.from_bytes(digest[:8], "big")
 
 
 class BatchNotFound(Exception):
@@ -200,6 +217,12 @@ class Comparison(models.Model):
     annotations_needed = models.PositiveSmallIntegerField()
     annotations_done = models.PositiveSmallIntegerField(default=0)
     annotations_in_progress = models.PositiveSmallIntegerField(default=0)
+    # Of the places taken (submitted or leased), how many show system A on the left: the
+    # sides of a comparison's annotators are balanced as K allows.
+    taken_a_left = models.PositiveSmallIntegerField(default=0)
+    # A random key drawn from the batch's secret: among equally-needed comparisons, the lease
+    # order, so that it follows neither the import order nor the ids.
+    position = models.BigIntegerField(default=0)
     # Attention checks look like any other comparison to annotators, carry the expected
     # verdicts (criterion -> "A" / "B" / "equal"), and never count in the results.
     is_check = models.BooleanField(default=False)
@@ -223,6 +246,10 @@ class Comparison(models.Model):
                 & Q(annotations_needed__gte=TAKEN),
                 name="comparison_never_overfilled",
             ),
+            models.CheckConstraint(
+                condition=Q(taken_a_left__gte=0) & Q(taken_a_left__lte=TAKEN),
+                name="comparison_sides_within_taken",
+            ),
         ]
         indexes = [
             # The lease order (least judged first) over comparisons with room left, so that
@@ -231,6 +258,7 @@ class Comparison(models.Model):
                 "batch",
                 "is_check",
                 TAKEN,
+                "position",
                 "id",
                 condition=HAS_ROOM,
                 name="comparison_lease_order",

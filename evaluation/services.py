@@ -130,6 +130,7 @@ def write_documents(batch: Batch, docs: list[ParsedDocument]) -> None:
             summary_a=summaries[2 * i],
             summary_b=summaries[2 * i + 1],
             annotations_needed=batch.annotators_per_item,
+            position=batch.draw("order", doc.external_id) >> 1,
         )
         for i, doc in enumerate(documents)
     )

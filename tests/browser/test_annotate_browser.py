@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from evaluation import assignments as engine
 from evaluation.models import Assignment, Batch, Judgment
 from evaluation.services import import_batch
 from tests.browser.conftest import log_in, open_batch_for
@@ -20,15 +19,10 @@ FAITHFUL = "opened a bridge"  # system B (QUALS) in doc_row; system A (MLE) says
 
 
 def annotator_seeing_both_sides(batch):
-    """An annotator whose first three comparisons put system A on the left at least once and on
-    the right at least once, so the test covers swapped sides for sure."""
-    first_three = list(batch.comparisons.order_by("id").values_list("id", flat=True)[:3])
-    for i in range(50):
-        user = make_user(f"reader{i}", "annotator")
-        sides = {engine.left_system_for(batch.pk, c, user.pk) for c in first_three}
-        if sides == {"A", "B"}:
-            return user
-    raise AssertionError("no annotator with both sides in 50 tries")
+    """Any annotator: sides are counterbalanced per annotator (never more than one item from
+    half), so of their first three comparisons at least one shows system A on the left and at
+    least one on the right, and the test covers swapped sides for sure."""
+    return make_user("reader", "annotator")
 
 
 def answer_with_keys(page, factual_key_left: bool):

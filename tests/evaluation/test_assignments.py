@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -151,6 +152,11 @@ class TestSubmitJudgments:
         (user,) = annotators(1)
         item = engine.lease_next(user, batch)
         Assignment.objects.filter(pk=item.pk).update(left_system=left_system)
+        # the comparison's count of A-on-left places follows the side set here
+        Comparison.objects.filter(pk=item.comparison_id).update(
+            taken_a_left=1 if left_system == "A" else 0
+        )
+        item.refresh_from_db()
         return user, item
 
     @pytest.mark.parametrize(
@@ -337,8 +343,89 @@ class TestSkip:
         assert Assignment.objects.get(pk=item.pk).status == "leased"
 
 
-class TestLeftSystem:
-    def test_it_is_reproducible_and_uses_both_sides(self):
-        sides = [engine.left_system_for(1, c, 7) for c in range(200)]
-        assert sides == [engine.left_system_for(1, c, 7) for c in range(200)]
-        assert 70 < sides.count("A") < 130
+class TestChooseLeft:
+    """choose_left(comparison A-left, comparison taken, K, annotator A-left, served, coin)."""
+
+    def test_the_coin_decides_where_both_balances_allow_either_side(self):
+        assert engine.choose_left(0, 0, 3, 0, 0, coin=0) == "A"
+        assert engine.choose_left(0, 0, 3, 0, 0, coin=1) == "B"
+        assert engine.choose_left(1, 2, 3, 3, 5, coin=3) == "B"  # an even split: the coin
+        assert engine.choose_left(1, 2, 3, 3, 5, coin=2) == "A"  # annotator one A ahead: fine
+
+    def test_where_both_allow_it_evens_out_the_comparison(self):
+        # the second of K = 3 sees the side the first did not, whatever the coin
+        assert engine.choose_left(1, 1, 3, 0, 0, coin=0) == "B"
+        assert engine.choose_left(0, 1, 3, 0, 0, coin=1) == "A"
+
+    def test_a_comparison_never_shows_one_side_to_more_than_half_of_k(self):
+        # K = 3: two annotators already saw A on the left, the third sees B
+        assert engine.choose_left(2, 2, 3, 0, 0, coin=0) == "B"
+        assert engine.choose_left(0, 2, 3, 0, 0, coin=1) == "A"
+        # K = 4: two of four on each side
+        assert engine.choose_left(2, 3, 4, 0, 0, coin=0) == "B"
+
+    def test_an_annotator_stays_within_one_item_of_half(self):
+        # 5 A of 8 served: 2 a - n = 2, one more A would be 1.5 items from half
+        assert engine.choose_left(0, 0, 3, 5, 8, coin=0) == "B"
+        assert engine.choose_left(0, 0, 3, 3, 8, coin=1) == "A"
+
+    def test_it_says_when_both_cannot_hold(self):
+        assert engine.choose_left(0, 2, 3, 5, 8, coin=0) is None
+
+
+@pytest.mark.django_db
+class TestSidesAndOrder:
+    def test_a_simulated_batch_is_balanced_per_comparison_and_per_annotator(self):
+        """2,000 comparisons x 3 annotators, 10 annotators taking turns as fast as they can."""
+        from evaluation.services import import_batch
+        from tests.conftest import doc_row, jsonl, settings_for
+
+        batch = import_batch(
+            jsonl([doc_row(i) for i in range(2000)]), "big.jsonl", settings_for("big", k=3)
+        )
+        # A fixed secret, so that the draws (and this test) are the same on every run.
+        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.OPEN, secret="sides-test")
+        batch.refresh_from_db()
+        comparisons = list(batch.comparisons.select_related("document"))
+        for c in comparisons:
+            c.position = batch.draw("order", c.document.external_id) >> 1
+        Comparison.objects.bulk_update(comparisons, ["position"])
+        users = annotators(10)
+        worst = {u.pk: 0.0 for u in users}
+        a_left = dict.fromkeys(worst, 0)
+        served = dict.fromkeys(worst, 0)
+        active = list(users)
+        while active:
+            for user in list(active):
+                item = engine.lease_next(user, batch)
+                if item is None:
+                    active.remove(user)
+                    continue
+                served[user.pk] += 1
+                a_left[user.pk] += item.left_system == "A"
+                worst[user.pk] = max(worst[user.pk], abs(a_left[user.pk] - served[user.pk] / 2))
+                engine.submit_judgments(user, item.pk, ALL_LEFT)
+        assert Assignment.objects.filter(status="submitted").count() == 6000
+        assert max(worst.values()) <= 1, "an annotator drifted more than one item from half"
+        per_comparison = Counter(
+            Assignment.objects.filter(left_system="A").values_list("comparison_id", flat=True)
+        )
+        ids = Comparison.objects.filter(batch=batch).values_list("id", flat=True)
+        splits = Counter(per_comparison.get(c, 0) for c in ids)
+        assert set(splits) <= {1, 2}, f"a comparison showed all three the same side: {splits}"
+        for c in Comparison.objects.filter(batch=batch):
+            assert c.taken_a_left == per_comparison.get(c.pk, 0)
+
+    def test_the_lease_order_follows_the_secret_not_the_ids(self, open_batch):
+        (user,) = annotators(1)
+        order = []
+        while (item := engine.lease_next(user, open_batch)) is not None:
+            order.append(item.comparison_id)
+            engine.submit_judgments(user, item.pk, ALL_LEFT)
+        by_key = sorted(
+            Comparison.objects.filter(batch=open_batch), key=lambda c: (c.position, c.pk)
+        )
+        assert order == [c.pk for c in by_key]
+        assert len({c.position for c in by_key}) == 4  # drawn, distinct
+        other = Batch.objects.get(pk=open_batch.pk)
+        assert other.draw("order", 1) != Batch(secret="another").draw("order", 1)

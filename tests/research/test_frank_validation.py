@@ -17,7 +17,6 @@ import pytest
 from django.utils import timezone
 from scipy import stats
 
-from evaluation.assignments import left_system_for
 from evaluation.criteria import VERDICT_CODES
 from evaluation.models import Assignment, Judgment, Role
 from evaluation.services import BatchSettings, import_batch
@@ -85,8 +84,9 @@ def store(batch, simulated: list[dict]) -> None:
     assignments = Assignment.objects.bulk_create(
         Assignment(
             comparison_id=cid,
+            batch=batch,
             annotator_id=uid,
-            left_system=left_system_for(batch.pk, cid, uid),
+            left_system="AB"[(cid + uid) % 2],  # both sides, as the engine would show
             status=Assignment.Status.SUBMITTED,
             served_at=now - timedelta(seconds=90),
             lease_expires_at=now + timedelta(minutes=30),
