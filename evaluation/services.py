@@ -144,7 +144,11 @@ def _valid_username(name: str) -> bool:
 
 
 def generate_password() -> str:
-    return secrets.token_urlsafe(12)
+    # Never starting with "-": the accounts CSV would otherwise quote it as a would-be formula.
+    password = secrets.token_urlsafe(12)
+    while password.startswith("-"):
+        password = secrets.token_urlsafe(12)
+    return password
 
 
 def create_annotator_accounts(usernames: list[str]) -> dict[str, str | None]:

@@ -29,6 +29,7 @@ from scoring.metrics import BY_KEY
 from scoring.scorers import MetricUnavailable
 from scoring.services import start_batch_scoring
 
+from .exports import csv_safe
 from .forms import AccountsForm, BatchSettingsForm, BatchUploadForm, CheckForm
 from .views import batch_or_404, polled_partial, scoring_context
 
@@ -247,7 +248,10 @@ def accounts(request: HttpRequest) -> HttpResponse:
         "created": {u: p for u, p in created.items() if p},
         "annotators": annotators,
     }
-    return render(request, "research/accounts.html", context, status=status)
+    response = render(request, "research/accounts.html", context, status=status)
+    # The page shows new passwords: no browser or proxy may keep a copy.
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def create_accounts(request: HttpRequest, form: AccountsForm) -> dict[str, str | None]:
@@ -261,7 +265,7 @@ def create_accounts(request: HttpRequest, form: AccountsForm) -> dict[str, str |
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["username", "password"])
-    writer.writerows(new.items())
+    writer.writerows(csv_safe(row) for row in new.items())
     # Shown once on this page and downloadable once: the session forgets it when downloaded.
     request.session["accounts_csv"] = out.getvalue()
     audit(

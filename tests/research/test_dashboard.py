@@ -178,6 +178,23 @@ class TestAccounts:
         assert set(batch.annotators.values_list("username", flat=True)) == {"zoe", "yann"}
         assert "shown once" not in admin_client.get(reverse("accounts")).content.decode()
 
+    def test_the_page_showing_passwords_is_never_cached(self, admin_client):
+        response = admin_client.post(reverse("accounts"), {"usernames": "zoe"})
+        assert "shown once" in response.content.decode()
+        assert response["Cache-Control"] == "no-store"
+
+    def test_the_csv_quotes_a_username_a_spreadsheet_would_run(self, admin_client):
+        admin_client.post(reverse("accounts"), {"usernames": "+zoe\n@yann"})
+        lines = admin_client.get(reverse("accounts_csv")).content.decode().splitlines()
+        assert sorted(line.split(",")[0] for line in lines[1:]) == ["'+zoe", "'@yann"]
+
+    def test_passwords_never_start_like_a_formula(self, monkeypatch):
+        from evaluation import services
+
+        tokens = iter(["-looks-like-minus", "fine-password"])
+        monkeypatch.setattr(services.secrets, "token_urlsafe", lambda n: next(tokens))
+        assert services.generate_password() == "fine-password"
+
     def test_it_refuses_a_bad_username_and_creates_nobody(self, admin_client):
         response = admin_client.post(reverse("accounts"), {"usernames": "ok\nnot ok"})
         assert response.status_code == 400
