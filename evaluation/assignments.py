@@ -300,7 +300,7 @@ def _store_judgments(user, assignment_id, answers, active_seconds, now) -> Assig
         setattr(assignment, field, code)
     assignment.status = Assignment.Status.SUBMITTED
     assignment.submitted_at = now
-    assignment.active_seconds = active_seconds
+    assignment.active_seconds = capped_active_seconds(active_seconds, assignment.served_at, now)
     assignment.save(update_fields=["status", "submitted_at", "active_seconds", *codes])
     filled = Comparison.objects.filter(
         pk=assignment.comparison_id, annotations_in_progress__gt=0
@@ -317,6 +317,17 @@ def _store_judgments(user, assignment_id, answers, active_seconds, now) -> Assig
         f"assignment {assignment.pk}",
     )
     return assignment
+
+
+def capped_active_seconds(
+    active_seconds: float | None, served_at: datetime, now: datetime
+) -> float | None:
+    """The page's own count of active time, never more than the wall time since serving: the
+    client's figure is not trusted beyond what the server saw."""
+    if active_seconds is None:
+        return None
+    wall = max((now - served_at).total_seconds(), 0.0)
+    return min(max(active_seconds, 0.0), wall)
 
 
 def _check_live(assignment: Assignment, now: datetime) -> None:

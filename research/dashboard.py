@@ -22,8 +22,10 @@ from evaluation.services import (
     BatchSettings,
     InvalidUsernames,
     add_annotators,
+    allowed_annotator_ids,
     create_annotator_accounts,
     import_batch,
+    release_leases,
 )
 from scoring.metrics import BY_KEY
 from scoring.scorers import MetricUnavailable
@@ -119,7 +121,9 @@ def batch_manage(request: HttpRequest, batch_id: int) -> HttpResponse:
     form = BatchSettingsForm(request.POST or None, instance=batch)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
+            allowed_before = allowed_annotator_ids(batch)
             form.save()
+            release_leases(batch, allowed_before - allowed_annotator_ids(batch), request.user)
             Comparison.objects.filter(batch=batch, is_check=False).update(
                 annotations_needed=batch.annotators_per_item
             )

@@ -163,7 +163,8 @@ class TestSubmitJudgments:
     ):
         user, item = self.leased(open_batch, left_system)
         shown = {"factual": "left", "informative": "equal", "grammatical": "right"}
-        engine.submit_judgments(user, item.pk, shown, active_seconds=12.5)
+        later = item.served_at + timedelta(seconds=30)
+        engine.submit_judgments(user, item.pk, shown, active_seconds=12.5, now=later)
         stored = {j.criterion: (j.verdict, j.shown) for j in Judgment.objects.all()}
         assert stored == {c: (expected[c], shown[c]) for c in shown}
         item.refresh_from_db()
@@ -224,7 +225,10 @@ class TestSubmitAndLeaseNext:
     def test_it_stores_the_set_and_leases_the_next_comparison(self, open_batch):
         (user,) = annotators(1)
         first = engine.lease_next(user, open_batch)
-        stored, following, why = engine.submit_and_lease_next(user, first.pk, ALL_LEFT, 7.0)
+        later = first.served_at + timedelta(seconds=30)
+        stored, following, why = engine.submit_and_lease_next(
+            user, first.pk, ALL_LEFT, 7.0, now=later
+        )
         assert stored.status == Assignment.Status.SUBMITTED and stored.active_seconds == 7.0
         assert Judgment.objects.filter(assignment=first).count() == 3
         assert following.status == Assignment.Status.LEASED and why is None
@@ -316,3 +320,19 @@ class TestLeftSystem:
         sides = [engine.left_system_for(1, c, 7) for c in range(200)]
         assert sides == [engine.left_system_for(1, c, 7) for c in range(200)]
         assert 70 < sides.count("A") < 130
+
+
+@pytest.mark.django_db
+class TestActiveSecondsCap:
+    def test_it_stores_at_most_the_wall_time_since_serving(self, open_batch):
+        (user,) = annotators(1)
+        item = engine.lease_next(user, open_batch)
+        soon = item.served_at + timedelta(seconds=0.03)
+        engine.submit_judgments(user, item.pk, ALL_LEFT, active_seconds=604000, now=soon)
+        item.refresh_from_db()
+        assert item.active_seconds == pytest.approx(0.03)
+
+    def test_it_keeps_a_plausible_figure(self):
+        now = timezone.now()
+        assert engine.capped_active_seconds(12.5, now - timedelta(seconds=60), now) == 12.5
+        assert engine.capped_active_seconds(None, now, now) is None

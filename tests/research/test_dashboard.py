@@ -120,6 +120,72 @@ class TestBatchManage:
         batch.refresh_from_db()
         assert batch.public_title == ""
 
+    def test_it_refuses_a_title_that_spells_a_system_differently(self, admin_client, batch):
+        for title in ("q.u.a.l.s test", "Ml-E pilot"):
+            response = admin_client.post(
+                reverse("batch_manage", args=[batch.pk]),
+                self.settings_form(batch, public_title=title),
+            )
+            assert response.status_code == 400 and b"must not name a system" in response.content
+        batch.refresh_from_db()
+        assert batch.public_title == ""
+
+    def test_it_refuses_guidelines_naming_a_system(self, admin_client, batch):
+        response = admin_client.post(
+            reverse("batch_manage", args=[batch.pk]),
+            self.settings_form(batch, guidelines="One of them is QUALS."),
+        )
+        assert response.status_code == 400
+        batch.refresh_from_db()
+        assert batch.guidelines == ""
+
+    @pytest.mark.parametrize("minutes", [0, 1441])
+    def test_it_refuses_a_lease_outside_one_minute_to_a_day(self, admin_client, batch, minutes):
+        response = admin_client.post(
+            reverse("batch_manage", args=[batch.pk]),
+            self.settings_form(batch, lease_minutes=minutes),
+        )
+        assert response.status_code == 400
+        batch.refresh_from_db()
+        assert batch.lease_minutes == 30
+
+    def test_removing_an_annotator_gives_their_leases_back(self, admin_client, batch):
+        alice, bob = make_user("alice", "annotator"), make_user("bob", "annotator")
+        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.OPEN)
+        batch.refresh_from_db()
+        batch.annotators.add(alice, bob)
+        held, kept = engine.lease_next(alice, batch), engine.lease_next(bob, batch)
+        response = admin_client.post(
+            reverse("batch_manage", args=[batch.pk]),
+            self.settings_form(batch, annotators=[bob.pk]),
+        )
+        assert response.status_code == 302
+        held.refresh_from_db(), kept.refresh_from_db()
+        assert (held.status, kept.status) == ("expired", "leased")
+        assert Comparison.objects.get(pk=held.comparison_id).annotations_in_progress == 0
+        assert Comparison.objects.get(pk=kept.comparison_id).annotations_in_progress == 1
+        event = AuditEvent.objects.get(target="annotators removed")
+        assert event.details == {"annotators": ["alice"], "leases_ended": 1}
+
+    def test_an_annotator_still_allowed_by_group_keeps_the_lease(self, admin_client, batch):
+        from django.contrib.auth.models import Group
+
+        alice = make_user("alice", "annotator")
+        team = Group.objects.create(name="team")
+        alice.groups.add(team)
+        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.OPEN)
+        batch.refresh_from_db()
+        batch.annotators.add(alice)
+        batch.annotator_groups.add(team)
+        held = engine.lease_next(alice, batch)
+        admin_client.post(
+            reverse("batch_manage", args=[batch.pk]),
+            self.settings_form(batch, annotator_groups=[team.pk]),
+        )
+        held.refresh_from_db()
+        assert held.status == "leased"
+        assert not AuditEvent.objects.filter(target="annotators removed").exists()
+
     def test_it_opens_pauses_and_closes(self, admin_client, batch):
         for action, status in (("open", "open"), ("pause", "paused"), ("close", "closed")):
             admin_client.post(reverse("batch_status", args=[batch.pk]), {"action": action})
