@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Development mode for everything make runs (migrate, demo, run, test): DEBUG is off by default.
+export DEBUG ?= true
 
 .PHONY: run test install lint format migrate demo browser-deps clean
 

@@ -37,7 +37,9 @@ def envlist(name: str, default: str) -> list[str]:
     return [item.strip() for item in os.getenv(name, default).split(",") if item.strip()]
 
 
-DEBUG = envbool("DEBUG", "true")
+# Off unless asked for: `make run`, scripts/run-dev.sh and the test run (tests/devmode.py) set
+# DEBUG=true; anything else is production, with a SECRET_KEY required.
+DEBUG = envbool("DEBUG", "false")
 SECRET_KEY = os.getenv("SECRET_KEY", "")
 if not SECRET_KEY:
     if not DEBUG:
@@ -88,6 +90,12 @@ AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
+# Behind N reverse proxies that each append to X-Forwarded-For, the client is the N-th address
+# from its right (annotation_site/client_ip.py); 0 (no proxy) reads REMOTE_ADDR only, so that
+# nobody escapes the rate limit with a forged header. (django-axes' AXES_IPWARE_* settings need
+# django-ipware, which factpair does not install; AXES_CLIENT_IP_CALLABLE is axes' own hook.)
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0)
+AXES_CLIENT_IP_CALLABLE = "annotation_site.client_ip.client_ip"
 
 ROOT_URLCONF = "annotation_site.urls"
 WSGI_APPLICATION = "annotation_site.wsgi.application"

@@ -29,6 +29,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "annotation_site.settings")
+os.environ.setdefault("DEBUG", "true")  # a local benchmark: development mode, asked for
 K = 3
 CRITERIA = ("factual", "informative", "grammatical")
 

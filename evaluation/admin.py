@@ -7,8 +7,22 @@ from django.urls import reverse
 from .models import Assignment, AuditEvent, Batch, Comparison, Document, Judgment, Summary
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Study data is append-only outside the audited flows (import, dashboard, judging page):
+    the admin shows it and never adds, changes or deletes it."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(Batch)
-class BatchAdmin(admin.ModelAdmin):
+class BatchAdmin(ReadOnlyAdmin):
     list_display = [
         "name",
         "dataset",
@@ -29,7 +43,7 @@ class BatchAdmin(admin.ModelAdmin):
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(ReadOnlyAdmin):
     list_display = ["external_id", "batch", "has_reference"]
     list_filter = ["batch"]
     search_fields = ["external_id", "source", "reference"]
@@ -41,7 +55,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Summary)
-class SummaryAdmin(admin.ModelAdmin):
+class SummaryAdmin(ReadOnlyAdmin):
     list_display = ["id", "document", "system", "batch"]
     list_filter = ["system", "document__batch"]
     search_fields = ["text", "document__external_id", "system"]
@@ -54,7 +68,7 @@ class SummaryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Comparison)
-class ComparisonAdmin(admin.ModelAdmin):
+class ComparisonAdmin(ReadOnlyAdmin):
     list_display = ["id", "batch", "document", "is_check", "annotations_done", "annotations_needed"]
     list_filter = ["batch", "is_check"]
     search_fields = ["document__external_id"]
@@ -66,9 +80,18 @@ class JudgmentInline(admin.TabularInline):
     model = Judgment
     extra = 0
 
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(ReadOnlyAdmin):
     list_display = [
         "id",
         "annotator",
@@ -87,7 +110,7 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Judgment)
-class JudgmentAdmin(admin.ModelAdmin):
+class JudgmentAdmin(ReadOnlyAdmin):
     list_display = ["id", "assignment", "criterion", "verdict", "shown"]
     list_filter = ["criterion", "verdict", "shown", "assignment__comparison__batch"]
     search_fields = ["assignment__annotator__username"]
@@ -96,20 +119,11 @@ class JudgmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    """Read-only: the log is written by the app, never edited."""
+class AuditEventAdmin(ReadOnlyAdmin):
+    """The log is written by the app, never edited."""
 
     list_display = ["at", "actor", "action", "batch", "target"]
     list_filter = ["action", "batch", ("at", admin.DateFieldListFilter)]
     search_fields = ["actor__username", "target"]
     date_hierarchy = "at"
     list_select_related = ["actor", "batch"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
-        return False

@@ -400,7 +400,7 @@ def _store_judgments(user, assignment_id, answers, active_seconds, now) -> Assig
         setattr(assignment, field, code)
     assignment.status = Assignment.Status.SUBMITTED
     assignment.submitted_at = now
-    assignment.active_seconds = active_seconds
+    assignment.active_seconds = capped_active_seconds(active_seconds, assignment.served_at, now)
     assignment.late = late
     assignment.save(update_fields=["status", "submitted_at", "active_seconds", "late", *codes])
     filled = Comparison.objects.filter(
@@ -420,6 +420,17 @@ def _store_judgments(user, assignment_id, answers, active_seconds, now) -> Assig
     return assignment
 
 
+def capped_active_seconds(
+    active_seconds: float | None, served_at: datetime, now: datetime
+) -> float | None:
+    """The page's own count of active time, never more than the wall time since serving: the
+    client's figure is not trusted beyond what the server saw."""
+    if active_seconds is None:
+        return None
+    wall = max((now - served_at).total_seconds(), 0.0)
+    return min(max(active_seconds, 0.0), wall)
+
+
 def _check_live(assignment: Assignment, now: datetime) -> bool:
     """May this assignment be submitted now? True when it is late (its lease ran out) but its
     place is still free, taken again atomically; SubmissionRefused when it may not."""
@@ -430,7 +441,10 @@ def _check_live(assignment: Assignment, now: datetime) -> bool:
     if assignment.status == Assignment.Status.LEASED:
         # Ran out but not given back yet: the place is still this assignment's.
         return assignment.lease_expires_at < now
-    # Given back: it can be taken again only if nobody else filled the place meanwhile.
+    # Given back: not to someone removed from the batch since, and only if nobody else filled
+    # the place meanwhile.
+    if not assignment.comparison.batch.allows(assignment.annotator_id):
+        raise SubmissionRefused("You are no longer on this batch.", move_on=True)
     if _take_slot(assignment.comparison_id, assignment.left_system):
         return True
     raise SubmissionRefused(

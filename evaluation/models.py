@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,6 +18,8 @@ from contextvars import ContextVar
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser, Group
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
@@ -61,6 +64,38 @@ def user_role(user: AbstractBaseUser | AnonymousUser) -> str | None:
     return None
 
 
+MAX_LEASE_MINUTES = 24 * 60
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+", text.lower())
+
+
+def names_system(text: str, system: str) -> bool:
+    """Whether `text` names `system`, whatever its case, spacing or punctuation.
+
+    The rule: the system's letters and digits, lowercased, equal a run of consecutive whole
+    words of the text. "con-seq study" names "ConSeq" and "Q.U.A.L.S" names "QUALS"; a name
+    inside a longer word does not count, so "Bartholomew" does not name "BART", nor "equals"
+    "QUALS", nor "A study" "MLE".
+    """
+    target, words = "".join(_words(system)), _words(text)
+    for start in range(len(words)):
+        run = ""
+        for word in words[start:]:
+            run += word
+            if run == target:
+                return True
+            if not target.startswith(run):
+                break
+    return False
+
+
+def system_named(text: str, systems: tuple[str, ...]) -> str | None:
+    """The first of `systems` that `text` names (see names_system), else None."""
+    return next((s for s in systems if s and names_system(text, s)), None)
+
+
 def new_batch_secret() -> str:
     return secrets.token_hex(32)
 
@@ -82,7 +117,9 @@ class Batch(models.Model):
     system_a = models.CharField(max_length=100, help_text="The baseline, e.g. MLE.")
     system_b = models.CharField(max_length=100, help_text="The system under test, e.g. QUALS.")
     annotators_per_item = models.PositiveSmallIntegerField(default=3)
-    lease_minutes = models.PositiveIntegerField(default=30)
+    lease_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(MAX_LEASE_MINUTES)]
+    )
     status = models.CharField(max_length=10, choices=Status, default=Status.DRAFT)
     guidelines = models.TextField(blank=True)
     check_every = models.PositiveSmallIntegerField(
@@ -119,7 +156,10 @@ class Batch(models.Model):
                 condition=Q(annotators_per_item__gte=1, annotators_per_item__lte=50),
                 name="batch_annotators_per_item_range",
             ),
-            models.CheckConstraint(condition=Q(lease_minutes__gte=1), name="batch_lease_positive"),
+            models.CheckConstraint(
+                condition=Q(lease_minutes__gte=1, lease_minutes__lte=MAX_LEASE_MINUTES),
+                name="batch_lease_minutes_range",
+            ),
             models.CheckConstraint(
                 condition=Q(check_threshold__gte=0, check_threshold__lte=1),
                 name="batch_check_threshold_range",
@@ -133,9 +173,27 @@ class Batch(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """Annotators see the public title and the guidelines: neither may name a system."""
+        errors = {}
+        for field in ("public_title", "guidelines"):
+            system = system_named(getattr(self, field), (self.system_a, self.system_b))
+            if system:
+                errors[field] = f"Annotators see this: it must not name a system ({system})."
+        if errors:
+            raise ValidationError(errors)
+
     @property
     def title_for_annotators(self) -> str:
         return self.public_title or f"Batch {self.pk}"
+
+    def allows(self, user_id: int) -> bool:
+        """Whether this user may judge the batch: one of its annotators or in one of its groups."""
+        return (
+            Batch.objects.filter(pk=self.pk)
+            .filter(Q(annotators=user_id) | Q(annotator_groups__user=user_id))
+            .exists()
+        )
 
     def draw(self, *parts: object) -> int:
         """A 64-bit number drawn from the batch's secret for these parts: the same parts give

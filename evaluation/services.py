@@ -4,14 +4,28 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.models import Group, User
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
 
+from . import assignments as engine
 from .importing import BatchFileError, ImportSpec, ParsedDocument, Problem, parse_batch_file
-from .models import AuditEvent, Batch, Comparison, Document, Role, Summary, audit
+from .models import (
+    Assignment,
+    AuditEvent,
+    Batch,
+    Comparison,
+    Document,
+    Role,
+    Summary,
+    audit,
+    system_named,
+)
 from .signals import batch_imported
 
 MAX_ANNOTATORS_PER_ITEM = 50
@@ -45,6 +59,9 @@ def check_batch_settings(s: BatchSettings) -> list[Problem]:
         problems.append(Problem(None, "name both systems to compare (system A and system B)"))
     elif s.system_a == s.system_b:
         problems.append(Problem(None, f"system A and system B are both {s.system_a!r}"))
+    named = system_named(s.guidelines, (s.system_a, s.system_b))
+    if named:
+        problems.append(Problem(None, f"annotators see the guidelines: they name {named!r}"))
     if not 1 <= s.annotators_per_item <= MAX_ANNOTATORS_PER_ITEM:
         limit = MAX_ANNOTATORS_PER_ITEM
         problems.append(Problem(None, f"annotators per item must be between 1 and {limit}"))
@@ -145,7 +162,11 @@ def _valid_username(name: str) -> bool:
 
 
 def generate_password() -> str:
-    return secrets.token_urlsafe(12)
+    # Never starting with "-": the accounts CSV would otherwise quote it as a would-be formula.
+    password = secrets.token_urlsafe(12)
+    while password.startswith("-"):
+        password = secrets.token_urlsafe(12)
+    return password
 
 
 def create_annotator_accounts(usernames: list[str]) -> dict[str, str | None]:
@@ -180,3 +201,36 @@ def add_annotators(batch: Batch, usernames: list[str]) -> dict[str, str | None]:
         created = create_annotator_accounts(usernames)
         batch.annotators.add(*User.objects.filter(username__in=usernames))
     return created
+
+
+def allowed_annotator_ids(batch: Batch) -> set[int]:
+    """Who may judge the batch: its annotators and the members of its annotator groups."""
+    allowed = Q(annotation_batches=batch) | Q(groups__annotation_batches=batch)
+    return set(User.objects.filter(allowed).values_list("pk", flat=True))
+
+
+def release_leases(batch: Batch, user_ids: set[int], actor: User | None) -> int:
+    """Give back the live leases of annotators no longer allowed on the batch; audited.
+
+    Their leases are ended now and the engine's release_expired gives them back, so that the
+    counters move exactly as for any expired lease. Call it inside the change's transaction.
+    """
+    if not user_ids:
+        return 0
+    now = timezone.now()
+    with transaction.atomic():
+        ended = Assignment.objects.filter(
+            comparison__batch=batch, annotator__in=user_ids, status=Assignment.Status.LEASED
+        ).update(lease_expires_at=now - timedelta(microseconds=1))
+        while ended and engine.release_expired(batch, now):
+            pass  # it releases at most 500 at a time
+        names = sorted(User.objects.filter(pk__in=user_ids).values_list("username", flat=True))
+        audit(
+            actor,
+            AuditEvent.Action.BATCH_CHANGE,
+            batch,
+            "annotators removed",
+            annotators=names,
+            leases_ended=ended,
+        )
+    return ended

@@ -22,13 +22,16 @@ from evaluation.services import (
     BatchSettings,
     InvalidUsernames,
     add_annotators,
+    allowed_annotator_ids,
     create_annotator_accounts,
     import_batch,
+    release_leases,
 )
 from scoring.metrics import BY_KEY
 from scoring.scorers import MetricUnavailable
 from scoring.services import start_batch_scoring
 
+from .exports import csv_safe
 from .forms import AccountsForm, BatchSettingsForm, BatchUploadForm, CheckForm
 from .views import batch_or_404, polled_partial, scoring_context
 
@@ -118,7 +121,9 @@ def batch_manage(request: HttpRequest, batch_id: int) -> HttpResponse:
     form = BatchSettingsForm(request.POST or None, instance=batch)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
+            allowed_before = allowed_annotator_ids(batch)
             form.save()
+            release_leases(batch, allowed_before - allowed_annotator_ids(batch), request.user)
             Comparison.objects.filter(batch=batch, is_check=False).update(
                 annotations_needed=batch.annotators_per_item
             )
@@ -247,7 +252,10 @@ def accounts(request: HttpRequest) -> HttpResponse:
         "created": {u: p for u, p in created.items() if p},
         "annotators": annotators,
     }
-    return render(request, "research/accounts.html", context, status=status)
+    response = render(request, "research/accounts.html", context, status=status)
+    # The page shows new passwords: no browser or proxy may keep a copy.
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def create_accounts(request: HttpRequest, form: AccountsForm) -> dict[str, str | None]:
@@ -261,7 +269,7 @@ def create_accounts(request: HttpRequest, form: AccountsForm) -> dict[str, str |
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["username", "password"])
-    writer.writerows(new.items())
+    writer.writerows(csv_safe(row) for row in new.items())
     # Shown once on this page and downloadable once: the session forgets it when downloaded.
     request.session["accounts_csv"] = out.getvalue()
     audit(

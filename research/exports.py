@@ -45,15 +45,27 @@ class _Line:
         return value
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(values: Iterable) -> list:
+    """The cells with a quote before any text a spreadsheet would run as a formula.
+
+    Only text: a negative number stays a number. JSON Lines is never changed.
+    """
+    return ["'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v for v in values]
+
+
 def _lines(fmt: str, columns: list[str], rows: Iterable[tuple]) -> Iterator[str]:
     """CSV with a header, or one JSON object per line with the columns as keys."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
     if fmt == "csv":
         writer = csv.writer(_Line(), lineterminator="\n")
-        yield writer.writerow(columns)
+        yield writer.writerow(csv_safe(columns))
         for row in rows:
-            yield writer.writerow(row)
+            yield writer.writerow(csv_safe(row))
     else:
         dumps = json.JSONEncoder(ensure_ascii=False).encode
         for row in rows:
@@ -174,7 +186,7 @@ def _judgment_csv(parts: Iterable[tuple[tuple, tuple, tuple, bool]]) -> Iterator
 def _csv_cells(values: Iterable) -> str:
     """Values as csv.writer writes them on one line, without the line's end."""
     # The same line terminator as the full rows, so that values holding it are quoted too.
-    return csv.writer(_Line(), lineterminator="\n").writerow(values)[:-1]
+    return csv.writer(_Line(), lineterminator="\n").writerow(csv_safe(values))[:-1]
 
 
 def _pseudonyms() -> Callable[[int], str]:

@@ -7,8 +7,22 @@ from .metrics import FAMILIES
 from .models import MetricScore, ScoringJob
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Scores and jobs are written by the scoring tasks only (evaluation.admin's rule; scoring
+    may not import it)."""
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 @admin.register(MetricScore)
-class MetricScoreAdmin(admin.ModelAdmin):
+class MetricScoreAdmin(ReadOnlyAdmin):
     list_display = ["summary", "metric", "status", "value", "version", "computed_at"]
     list_filter = ["metric", "status", "summary__document__batch"]
     search_fields = ["summary__document__external_id", "summary__system", "reason"]
@@ -17,7 +31,7 @@ class MetricScoreAdmin(admin.ModelAdmin):
 
 
 @admin.register(ScoringJob)
-class ScoringJobAdmin(admin.ModelAdmin):
+class ScoringJobAdmin(ReadOnlyAdmin):
     list_display = ["id", "batch", "kind", "status", "progress", "created_at", "finished_at"]
     list_filter = ["kind", "status", "batch"]
     search_fields = ["batch__name"]

@@ -3,6 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=.venv
+# Development mode, explicitly: DEBUG is off unless asked for (annotation_site/settings.py).
+export DEBUG="${DEBUG:-true}"
 
 cat <<MSG
 

@@ -61,6 +61,36 @@ class TestLoginRateLimit:
         assert ok.status_code == 302
 
 
+@pytest.mark.django_db
+class TestLoginBehindProxies:
+    def fail_five_times(self, client, forwarded: str) -> None:
+        for _ in range(5):
+            client.post(
+                reverse("login"),
+                {"username": "alice", "password": "wrong"},
+                HTTP_X_FORWARDED_FOR=forwarded,
+            )
+
+    def log_in(self, client, forwarded: str) -> int:
+        form = {"username": "alice", "password": "pw-alice"}
+        return client.post(reverse("login"), form, HTTP_X_FORWARDED_FOR=forwarded).status_code
+
+    def test_it_locks_out_only_the_forwarded_client(self, client, annotator, settings):
+        settings.TRUSTED_PROXY_COUNT = 1
+        self.fail_five_times(client, "203.0.113.5")
+        assert self.log_in(Client(), "203.0.113.5") == 429
+        assert self.log_in(Client(), "198.51.100.7") == 302
+
+    def test_it_reads_the_address_the_trusted_proxy_appended(self, client, annotator, settings):
+        settings.TRUSTED_PROXY_COUNT = 1
+        self.fail_five_times(client, "10.9.9.9, 203.0.113.5")  # the left one is forgeable
+        assert self.log_in(Client(), "10.1.1.1, 203.0.113.5") == 429
+
+    def test_without_a_trusted_proxy_a_forged_header_changes_nothing(self, client, annotator):
+        self.fail_five_times(client, "203.0.113.5")
+        assert self.log_in(Client(), "198.51.100.7") == 429
+
+
 class TestDatabaseUnavailable:
     def test_a_lost_connection_answers_503_with_retry_after(self):
         middleware = DatabaseUnavailableMiddleware(lambda request: HttpResponse())

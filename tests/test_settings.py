@@ -33,6 +33,21 @@ class TestSettings:
         assert result.returncode != 0
         assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
 
+    def test_debug_is_off_unless_asked_for(self):
+        env = {k: v for k, v in os.environ.items() if k not in ("DEBUG", "SECRET_KEY")}
+        code = "from django.conf import settings as s; print(s.DEBUG)"
+        run = [sys.executable, "manage.py", "shell", "--no-imports", "-c", code]
+        refused = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert "SECRET_KEY must be set when DEBUG is off" in refused.stderr
+        env["SECRET_KEY"] = PRODUCTION["SECRET_KEY"]
+        result = subprocess.run(run, cwd=ROOT, env=env, capture_output=True, text=True)
+        assert result.stdout.split() == ["False"], result.stderr
+
+    def test_the_test_run_and_make_run_ask_for_development_mode(self):
+        assert os.environ["DEBUG"] == "true"  # tests/devmode.py
+        assert 'export DEBUG="${DEBUG:-true}"' in (ROOT / "scripts" / "run-dev.sh").read_text()
+        assert "export DEBUG ?= true" in (ROOT / "Makefile").read_text()
+
     def test_it_refuses_a_malformed_boolean(self):
         result = manage("check", DEBUG="maybe")
         assert "DEBUG must be a boolean" in result.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from django.urls import reverse
@@ -115,6 +116,15 @@ class TestSubmit:
         assert response.status_code == 302
         assert response.url == reverse("annotate", args=[open_batch.pk])
         assert Judgment.objects.filter(assignment=judging).count() == 3
+
+    def test_it_caps_active_seconds_at_the_wall_time_since_serving(self, client, judging):
+        time.sleep(0.03)
+        started = time.monotonic()
+        client.post(reverse("submit", args=[judging.pk]), {**ANSWERS, "active_seconds": 604000})
+        judging.refresh_from_db()
+        wall = (judging.submitted_at - judging.served_at).total_seconds()
+        assert judging.active_seconds == pytest.approx(wall)
+        assert 0.03 <= judging.active_seconds < 0.03 + 5 + (time.monotonic() - started)
 
     def test_htmx_swaps_in_the_next_comparison(self, client, judging):
         response = client.post(

@@ -169,7 +169,8 @@ class TestSubmitJudgments:
     ):
         user, item = self.leased(open_batch, left_system)
         shown = {"factual": "left", "informative": "equal", "grammatical": "right"}
-        engine.submit_judgments(user, item.pk, shown, active_seconds=12.5)
+        later = item.served_at + timedelta(seconds=30)
+        engine.submit_judgments(user, item.pk, shown, active_seconds=12.5, now=later)
         stored = {j.criterion: (j.verdict, j.shown) for j in Judgment.objects.all()}
         assert stored == {c: (expected[c], shown[c]) for c in shown}
         item.refresh_from_db()
@@ -220,6 +221,7 @@ class TestSubmitJudgments:
 
     def test_a_late_submission_takes_a_given_back_place_again_while_one_is_free(self, open_batch):
         user, item = self.leased(open_batch)
+        open_batch.annotators.add(user)
         later = timezone.now() + timedelta(minutes=31)
         assert engine.release_expired(open_batch, later) == 1
         assert Comparison.objects.get(pk=item.comparison_id).annotations_in_progress == 0
@@ -229,9 +231,20 @@ class TestSubmitJudgments:
         assert (c.annotations_done, c.annotations_in_progress) == (1, 0)
         assert Judgment.objects.filter(assignment=item).count() == 3
 
+    def test_a_late_submission_is_refused_to_someone_removed_from_the_batch(self, open_batch):
+        user, item = self.leased(open_batch)
+        open_batch.annotators.add(user)
+        later = timezone.now() + timedelta(minutes=31)
+        engine.release_expired(open_batch, later)
+        open_batch.annotators.remove(user)
+        with pytest.raises(engine.SubmissionRefused, match="no longer on this batch"):
+            engine.submit_judgments(user, item.pk, ALL_LEFT, now=later)
+        assert not Judgment.objects.filter(assignment=item).exists()
+
     def test_a_late_submission_is_refused_once_someone_else_took_the_place(self, open_batch):
         Comparison.objects.update(annotations_needed=1)
         user, other = annotators(2)
+        open_batch.annotators.add(user)
         lost = engine.lease_next(user, open_batch)
         later = timezone.now() + timedelta(minutes=31)
         while (item := engine.lease_next(other, open_batch, now=later)) is not None:
@@ -256,7 +269,10 @@ class TestSubmitAndLeaseNext:
     def test_it_stores_the_set_and_leases_the_next_comparison(self, open_batch):
         (user,) = annotators(1)
         first = engine.lease_next(user, open_batch)
-        stored, following, why = engine.submit_and_lease_next(user, first.pk, ALL_LEFT, 7.0)
+        later = first.served_at + timedelta(seconds=30)
+        stored, following, why = engine.submit_and_lease_next(
+            user, first.pk, ALL_LEFT, 7.0, now=later
+        )
         assert stored.status == Assignment.Status.SUBMITTED and stored.active_seconds == 7.0
         assert Judgment.objects.filter(assignment=first).count() == 3
         assert following.status == Assignment.Status.LEASED and why is None
@@ -429,3 +445,19 @@ class TestSidesAndOrder:
         assert len({c.position for c in by_key}) == 4  # drawn, distinct
         other = Batch.objects.get(pk=open_batch.pk)
         assert other.draw("order", 1) != Batch(secret="another").draw("order", 1)
+
+
+@pytest.mark.django_db
+class TestActiveSecondsCap:
+    def test_it_stores_at_most_the_wall_time_since_serving(self, open_batch):
+        (user,) = annotators(1)
+        item = engine.lease_next(user, open_batch)
+        soon = item.served_at + timedelta(seconds=0.03)
+        engine.submit_judgments(user, item.pk, ALL_LEFT, active_seconds=604000, now=soon)
+        item.refresh_from_db()
+        assert item.active_seconds == pytest.approx(0.03)
+
+    def test_it_keeps_a_plausible_figure(self):
+        now = timezone.now()
+        assert engine.capped_active_seconds(12.5, now - timedelta(seconds=60), now) == 12.5
+        assert engine.capped_active_seconds(None, now, now) is None

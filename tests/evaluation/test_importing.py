@@ -146,6 +146,18 @@ class TestBatchSettings:
             "annotators per item must be between 1 and 50"
         ]
 
+    def test_it_refuses_guidelines_that_name_a_system(self):
+        s = settings_for()
+        s.guidelines = "Summaries come from q.u.a.l.s and a baseline."
+        assert refuse(jsonl([doc_row(1)]), settings=s) == [
+            "annotators see the guidelines: they name 'QUALS'"
+        ]
+
+    def test_it_takes_guidelines_that_only_look_alike(self):
+        s = settings_for()
+        s.guidelines = "Choose equal when they are equally good; a small study."
+        assert import_batch(jsonl([doc_row(1)]), "f.jsonl", s).guidelines == s.guidelines
+
 
 def csv_bytes(text: str) -> bytes:
     return text.encode("utf-8")

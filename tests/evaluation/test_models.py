@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from evaluation.models import Assignment, Batch, Comparison, Document, Judgment, Summary
+from evaluation.models import (
+    Assignment,
+    Batch,
+    Comparison,
+    Document,
+    Judgment,
+    Summary,
+    names_system,
+)
 from scoring.models import MetricScore, ScoringJob
 
 
@@ -45,6 +55,13 @@ class TestBatchConstraints:
         refused(
             lambda: Batch.objects.create(name=batch.name, dataset="X", system_a="A", system_b="B")
         )
+
+    @pytest.mark.parametrize("minutes", [0, 1441])
+    def test_it_refuses_a_lease_outside_one_minute_to_a_day(self, batch, minutes):
+        refused(lambda: Batch.objects.filter(pk=batch.pk).update(lease_minutes=minutes))
+
+    def test_it_takes_a_lease_of_a_day(self, batch):
+        assert Batch.objects.filter(pk=batch.pk).update(lease_minutes=1440) == 1
 
     def test_it_refuses_an_empty_name(self):
         refused(lambda: Batch.objects.create(name="", dataset="X", system_a="A", system_b="B"))
@@ -174,3 +191,57 @@ class TestScoreConstraints:
         refused(
             lambda: ScoringJob.objects.create(batch=batch, kind="rouge", total=2, done=2, failed=1)
         )
+
+
+class TestNamesSystem:
+    @pytest.mark.parametrize(
+        ("text", "system"),
+        [
+            ("con-seq study", "ConSeq"),
+            ("ConSeq", "ConSeq"),
+            ("A QUALS pilot", "QUALS"),
+            ("q.u.a.l.s", "QUALS"),
+            ("Ml E", "MLE"),
+            ("pgn, bart", "BART"),
+            ("Compare with Bart-Large.", "bart_large"),
+        ],
+    )
+    def test_it_finds_a_system_whatever_the_case_spacing_or_punctuation(self, text, system):
+        assert names_system(text, system)
+
+    @pytest.mark.parametrize(
+        ("text", "system"),
+        [
+            ("A study", "MLE"),
+            ("Bartholomew's news", "BART"),
+            ("Is one equal to the other? Choose equals.", "QUALS"),
+            ("", "MLE"),
+        ],
+    )
+    def test_it_ignores_a_name_inside_a_longer_word(self, text, system):
+        assert not names_system(text, system)
+
+
+@pytest.mark.django_db
+class TestBatchClean:
+    def test_it_refuses_a_title_or_guidelines_naming_a_system(self, batch):
+        batch.public_title, batch.guidelines = "con-seq study", "Compare with q-u-a-l-s."
+        batch.system_a = "ConSeq"
+        with pytest.raises(ValidationError) as refused_:
+            batch.full_clean()
+        assert set(refused_.value.message_dict) == {"public_title", "guidelines"}
+
+    def test_it_takes_a_neutral_title(self, batch):
+        batch.public_title, batch.guidelines = "A study", "Read both summaries."
+        batch.full_clean()
+
+    def test_the_admin_form_refuses_it_too(self, batch, rf):
+        from django.contrib.admin.sites import site
+
+        from evaluation.admin import BatchAdmin
+
+        request = rf.get("/")
+        request.user = User.objects.create_superuser("root", "r@example.org", "pw")
+        form_class = BatchAdmin(Batch, site).get_form(request, batch, fields=["public_title"])
+        form = form_class({"public_title": "QUALS study"}, instance=batch)
+        assert not form.is_valid() and "public_title" in form.errors

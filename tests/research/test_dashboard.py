@@ -120,6 +120,72 @@ class TestBatchManage:
         batch.refresh_from_db()
         assert batch.public_title == ""
 
+    def test_it_refuses_a_title_that_spells_a_system_differently(self, admin_client, batch):
+        for title in ("q.u.a.l.s test", "Ml-E pilot"):
+            response = admin_client.post(
+                reverse("batch_manage", args=[batch.pk]),
+                self.settings_form(batch, public_title=title),
+            )
+            assert response.status_code == 400 and b"must not name a system" in response.content
+        batch.refresh_from_db()
+        assert batch.public_title == ""
+
+    def test_it_refuses_guidelines_naming_a_system(self, admin_client, batch):
+        response = admin_client.post(
+            reverse("batch_manage", args=[batch.pk]),
+            self.settings_form(batch, guidelines="One of them is QUALS."),
+        )
+        assert response.status_code == 400
+        batch.refresh_from_db()
+        assert batch.guidelines == ""
+
+    @pytest.mark.parametrize("minutes", [0, 1441])
+    def test_it_refuses_a_lease_outside_one_minute_to_a_day(self, admin_client, batch, minutes):
+        response = admin_client.post(
+            reverse("batch_manage", args=[batch.pk]),
+            self.settings_form(batch, lease_minutes=minutes),
+        )
+        assert response.status_code == 400
+        batch.refresh_from_db()
+        assert batch.lease_minutes == 30
+
+    def test_removing_an_annotator_gives_their_leases_back(self, admin_client, batch):
+        alice, bob = make_user("alice", "annotator"), make_user("bob", "annotator")
+        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.OPEN)
+        batch.refresh_from_db()
+        batch.annotators.add(alice, bob)
+        held, kept = engine.lease_next(alice, batch), engine.lease_next(bob, batch)
+        response = admin_client.post(
+            reverse("batch_manage", args=[batch.pk]),
+            self.settings_form(batch, annotators=[bob.pk]),
+        )
+        assert response.status_code == 302
+        held.refresh_from_db(), kept.refresh_from_db()
+        assert (held.status, kept.status) == ("expired", "leased")
+        assert Comparison.objects.get(pk=held.comparison_id).annotations_in_progress == 0
+        assert Comparison.objects.get(pk=kept.comparison_id).annotations_in_progress == 1
+        event = AuditEvent.objects.get(target="annotators removed")
+        assert event.details == {"annotators": ["alice"], "leases_ended": 1}
+
+    def test_an_annotator_still_allowed_by_group_keeps_the_lease(self, admin_client, batch):
+        from django.contrib.auth.models import Group
+
+        alice = make_user("alice", "annotator")
+        team = Group.objects.create(name="team")
+        alice.groups.add(team)
+        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.OPEN)
+        batch.refresh_from_db()
+        batch.annotators.add(alice)
+        batch.annotator_groups.add(team)
+        held = engine.lease_next(alice, batch)
+        admin_client.post(
+            reverse("batch_manage", args=[batch.pk]),
+            self.settings_form(batch, annotator_groups=[team.pk]),
+        )
+        held.refresh_from_db()
+        assert held.status == "leased"
+        assert not AuditEvent.objects.filter(target="annotators removed").exists()
+
     def test_it_opens_pauses_and_closes(self, admin_client, batch):
         for action, status in (("open", "open"), ("pause", "paused"), ("close", "closed")):
             admin_client.post(reverse("batch_status", args=[batch.pk]), {"action": action})
@@ -177,6 +243,23 @@ class TestAccounts:
         assert admin_client.get(reverse("accounts_csv")).status_code == 410
         assert set(batch.annotators.values_list("username", flat=True)) == {"zoe", "yann"}
         assert "shown once" not in admin_client.get(reverse("accounts")).content.decode()
+
+    def test_the_page_showing_passwords_is_never_cached(self, admin_client):
+        response = admin_client.post(reverse("accounts"), {"usernames": "zoe"})
+        assert "shown once" in response.content.decode()
+        assert response["Cache-Control"] == "no-store"
+
+    def test_the_csv_quotes_a_username_a_spreadsheet_would_run(self, admin_client):
+        admin_client.post(reverse("accounts"), {"usernames": "+zoe\n@yann"})
+        lines = admin_client.get(reverse("accounts_csv")).content.decode().splitlines()
+        assert sorted(line.split(",")[0] for line in lines[1:]) == ["'+zoe", "'@yann"]
+
+    def test_passwords_never_start_like_a_formula(self, monkeypatch):
+        from evaluation import services
+
+        tokens = iter(["-looks-like-minus", "fine-password"])
+        monkeypatch.setattr(services.secrets, "token_urlsafe", lambda n: next(tokens))
+        assert services.generate_password() == "fine-password"
 
     def test_it_refuses_a_bad_username_and_creates_nobody(self, admin_client):
         response = admin_client.post(reverse("accounts"), {"usernames": "ok\nnot ok"})

@@ -284,3 +284,45 @@ class TestExportHelpers:
     def test_it_makes_a_safe_file_name(self, batch):
         batch.name = 'XSUM pilot / "v2"'
         assert export_filename(batch, "judgments", "csv") == "xsum-pilot-v2-judgments.csv"
+
+
+FORMULA = '=HYPERLINK("http://evil.example","x")'
+
+
+@pytest.fixture
+def formula_batch(db):
+    """Batch, systems and a document id that a spreadsheet would run as formulas."""
+    from evaluation.services import BatchSettings, import_batch
+    from tests.conftest import doc_row, jsonl
+
+    row = doc_row(1, id="@x", summaries={"+1": "One summary.", "-2": "Another summary."})
+    settings_ = BatchSettings(name=FORMULA, dataset="XSUM", system_a="+1", system_b="-2")
+    batch = import_batch(jsonl([row]), "f.jsonl", settings_)
+    user = make_user("alice", Role.ANNOTATOR)
+    judge(batch.comparisons.get(), user, all_criteria("B"))
+    return batch
+
+
+@pytest.mark.django_db
+class TestCsvInjection:
+    @pytest.mark.parametrize("what", ["judgments", "comparisons", "scores", "table"])
+    def test_it_quotes_formula_cells_in_csv_and_keeps_json_lines_verbatim(
+        self, formula_batch, what
+    ):
+        csv_row = read_csv(export(formula_batch, what, "csv"))[0]
+        json_row = read_jsonl(export(formula_batch, what, "jsonl"))[0]
+        assert csv_row["batch"] == "'" + FORMULA and json_row["batch"] == FORMULA
+        if what in ("judgments", "comparisons", "table"):
+            assert csv_row["system_a"] == "'+1" and json_row["system_a"] == "+1"
+            assert csv_row["system_b"] == "'-2" and json_row["system_b"] == "-2"
+        if what in ("judgments", "comparisons", "scores"):
+            assert csv_row["document_id"] == "'@x" and json_row["document_id"] == "@x"
+        if what == "scores":
+            assert {csv_row["system"], json_row["system"]} in ({"'+1", "+1"}, {"'-2", "-2"})
+
+    def test_it_leaves_numbers_alone(self):
+        from research.exports import csv_safe
+
+        assert csv_safe([-1, -0.5, "-1", "\tx", "\rx", "a=b", ""]) == [
+            -1, -0.5, "'-1", "'\tx", "'\rx", "a=b", ""
+        ]  # fmt: skip
