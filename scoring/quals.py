@@ -462,10 +462,12 @@ class ModelSteps:
         self.cache.self_attention_cache.reorder_cache(rows.to(self.qagen.device))
         if inputs is None:
             return
-        kept = (inputs[:, None] * self.beams + torch.arange(self.beams)).reshape(-1)
-        kept = kept.to(self.qagen.device)
+        inputs = inputs.to(self.qagen.device)
+        beams = torch.arange(self.beams, device=inputs.device)
+        kept = (inputs[:, None] * self.beams + beams).reshape(-1)
         self.cross = [(k.index_select(0, kept), v.index_select(0, kept)) for k, v in self.cross]
-        self.mask = self.mask.index_select(0, kept)
+        if self.mask is not None:
+            self.mask = self.mask.index_select(0, kept)
         self.cache.cross_attention_cache.layers = [filled_layer(k, v) for k, v in self.cross]
 
 
