@@ -207,6 +207,9 @@ QUALS_SEPARATOR = os.getenv("QUALS_SEPARATOR", "<sep>")
 QUALS_INPUT_PREFIX = os.getenv("QUALS_INPUT_PREFIX", "")
 QUALS_MAX_SOURCE_TOKENS = envint("QUALS_MAX_SOURCE_TOKENS", 1024)
 QUALS_DEVICE = os.getenv("QUALS_DEVICE", "cpu")
+# "reference" (the published algorithm, the default) or "clean" (teacher-forced lp_S); every
+# stored score records it (scoring/quals.py, the metric version).
+QUALS_MODE = os.getenv("QUALS_MODE", "reference")
 QUALS_DTYPE = os.getenv("QUALS_DTYPE", "float32")
 
 # Import limits: the whole file is validated before anything is written.

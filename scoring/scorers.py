@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from django.conf import settings
@@ -113,15 +112,16 @@ def quals_config() -> QualsConfig:
         max_source_tokens=settings.QUALS_MAX_SOURCE_TOKENS,
         device=settings.QUALS_DEVICE,
         dtype=settings.QUALS_DTYPE,
+        mode=settings.QUALS_MODE,
     )
 
 
-def quals_version(config: QualsConfig | None = None) -> str:
-    config = config or quals_config()
-    return (
-        f"QUALS {Path(config.model_dir).name} (sep {config.separator!r}, "
-        f"{config.num_beams} beams, {config.dtype})"
-    )
+def quals_version(qagen: QAGen | None = None) -> str:
+    """What a stored QUALS records: the mode and every setting that changes a score, the
+    model (directory and weights hash, once it is loaded) and factpair's version. Scores of
+    another version are never mixed with these: re-score to change the mode or the model."""
+    described = qagen.version_string() if qagen else quals_config().version_string()
+    return f"{described}; factpair {settings.FACTPAIR_VERSION}"
 
 
 @lru_cache(maxsize=1)
@@ -166,4 +166,4 @@ def score_quals(summary: ScoredText) -> Scored:
     details = result.to_dict()
     del details["value"], details["reason"]
     score = Score(result.value, result.reason, details)
-    return Scored({"quals": score}, quals_version(qagen.config))
+    return Scored({"quals": score}, quals_version(qagen))

@@ -93,3 +93,96 @@ def build_qagen_dir(directory: Path, seed: int = 0) -> Path:
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory
+
+
+# A toy QAGen task: passage -> "question<sep>answer", answers spans of the passage and written
+# without a leading space after the separator, as the reference's targets are.
+QA_TASK = {
+    "The mayor of Springfield opened a new bridge on Monday.": [
+        ("Who opened a new bridge on Monday?", "The mayor of Springfield"),
+        ("When did the mayor open the new bridge?", "Monday"),
+        ("What did the mayor of Springfield open?", "a new bridge"),
+    ],
+    "The council voted to close the old library in March.": [
+        ("Who voted to close the old library?", "The council"),
+        ("When did the council vote to close it?", "March"),
+        ("What did the council vote to close?", "the old library"),
+    ],
+    "Heavy rain flooded the main road and three schools stayed closed.": [
+        ("What flooded the main road?", "Heavy rain"),
+        ("How many schools stayed closed?", "three"),
+        ("What did the heavy rain flood?", "the main road"),
+    ],
+    "The team won the cup final in front of forty thousand fans.": [
+        ("Who won the cup final?", "The team"),
+        ("How many fans watched the cup final?", "forty thousand"),
+        ("What did the team win?", "the cup final"),
+    ],
+}
+
+TRAINED_MODEL = {
+    "d_model": 64,
+    "encoder_layers": 2,
+    "decoder_layers": 2,
+    "encoder_attention_heads": 4,
+    "decoder_attention_heads": 4,
+    "encoder_ffn_dim": 128,
+    "decoder_ffn_dim": 128,
+    "max_position_embeddings": 128,
+    "dropout": 0.0,
+    "attention_dropout": 0.0,
+}
+
+
+def qa_examples(separator: str = "<sep>") -> list[tuple[str, str]]:
+    return [(p, f"{q}{separator}{a}") for p, pairs in QA_TASK.items() for q, a in pairs]
+
+
+def build_trained_qagen_dir(directory: Path, steps: int = 300, seed: int = 0) -> Path:
+    """Train a tiny BART on QA_TASK (seconds on two cores) and save it with its tokenizer.
+
+    Inputs and targets follow the reference: BPE + EOS, no BOS; the decoder starts with EOS.
+    """
+    examples = qa_examples()
+    corpus = [text for example in examples for text in example] + SENTENCES
+    tokenizer = build_tokenizer(vocab_size=400, corpus=corpus)
+    model = build_model(len(tokenizer), seed=seed, **TRAINED_MODEL)
+    sources, targets = (batch_ids(tokenizer, texts) for texts in zip(*examples, strict=True))
+    labels = targets.masked_fill(targets == tokenizer.pad_token_id, -100)
+    decoder_inputs = torch.full_like(targets, model.config.decoder_start_token_id)
+    decoder_inputs[:, 1:] = targets[:, :-1]
+    mask = (sources != tokenizer.pad_token_id).long()
+    optimiser = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    model.train()
+    # One thread: on two shared cores a second one mostly waits (about 2x slower here).
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        train(model, optimiser, steps, sources, mask, decoder_inputs, labels)
+    finally:
+        torch.set_num_threads(threads)
+    model.eval()
+    directory.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def train(model, optimiser, steps, sources, mask, decoder_inputs, labels) -> None:
+    for _ in range(steps):
+        loss = model(
+            input_ids=sources,
+            attention_mask=mask,
+            decoder_input_ids=decoder_inputs,
+            labels=labels,
+        ).loss
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+
+
+def batch_ids(tokenizer: PreTrainedTokenizerFast, texts: tuple[str, ...]) -> torch.Tensor:
+    """Right-padded BPE(text) + EOS rows (no BOS, as the reference)."""
+    rows = [tokenizer(t, add_special_tokens=False)["input_ids"] + [2] for t in texts]
+    longest = max(len(row) for row in rows)
+    return torch.tensor([row + [tokenizer.pad_token_id] * (longest - len(row)) for row in rows])

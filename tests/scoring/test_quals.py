@@ -46,16 +46,16 @@ def qagen(qagen_dir):
 
 
 def explicit_pairs(qagen, qa=QA) -> list[QAPair]:
-    return [quals.make_pair(qagen, q, a, logprob_sum=-float(i)) for i, (q, a) in enumerate(qa)]
+    return [quals.make_pair(qagen, q, a, -float(i)) for i, (q, a) in enumerate(qa)]
 
 
-def pair(question: str, answer: str, logprob_sum: float) -> QAPair:
-    return QAPair(question, answer, (5, 2), logprob_sum)
+def pair(question: str, answer: str, unnormalised_score: float) -> QAPair:
+    return QAPair(question, answer, (5, 2), unnormalised_score)
 
 
 class TestSplitPair:
-    def test_it_splits_at_one_separator(self):
-        assert quals.split_pair("Who won? <sep> the team", "<sep>") == ("Who won?", "the team")
+    def test_it_splits_at_one_separator_keeping_the_raw_text(self):
+        assert quals.split_pair("Who won? <sep> the team", "<sep>") == ("Who won? ", " the team")
 
     def test_it_rejects_text_without_separator(self):
         assert quals.split_pair("Who won? the team", "<sep>") is None
@@ -65,7 +65,7 @@ class TestSplitPair:
 
     def test_it_accepts_a_plain_text_separator(self):
         text = "Who opened it? strutConnector The mayor"
-        assert quals.split_pair(text, " strutConnector") == ("Who opened it?", "The mayor")
+        assert quals.split_pair(text, " strutConnector") == ("Who opened it?", " The mayor")
 
     def test_it_keeps_empty_sides_for_the_caller_to_judge(self):
         assert quals.split_pair("Who won?<sep>", "<sep>") == ("Who won?", "")
@@ -103,22 +103,22 @@ class TestSelectPairs:
         ]
         assert [p.question for p in quals.select_pairs(candidates, SUMMARY)] == ["q3"]
 
-    def test_it_skips_exact_duplicates(self):
+    def test_it_spends_a_round_on_an_exact_duplicate_and_then_stops(self):
         candidates = [
             pair("q1", "Monday", -1.0),
             pair("q1", "Monday", -1.5),
             pair("q2", "Monday", -2),
         ]
-        assert [p.question for p in quals.select_pairs(candidates, SUMMARY)] == ["q1", "q2"]
+        assert [p.question for p in quals.select_pairs(candidates, SUMMARY)] == ["q1"]
 
-    def test_it_keeps_same_question_with_different_answer_case(self):
+    def test_it_treats_answers_differing_in_case_as_one_answer(self):
         candidates = [pair("q1", "Monday", -1.0), pair("q1", "monday", -2.0)]
-        assert [p.answer for p in quals.select_pairs(candidates, SUMMARY)] == ["Monday", "monday"]
+        assert [p.answer for p in quals.select_pairs(candidates, SUMMARY)] == ["Monday"]
 
-    def test_it_stops_at_max_pairs(self):
+    def test_it_stops_at_max_pairs_after_a_whole_round(self):
         candidates = [pair(f"q{i}", "Monday" if i % 2 else "the mayor", -i) for i in range(30)]
         chosen = quals.select_pairs(candidates, SUMMARY, max_pairs=3)
-        assert [p.question for p in chosen] == ["q0", "q1", "q2"]
+        assert [p.question for p in chosen] == ["q0", "q1", "q2", "q3"]
         assert len(quals.select_pairs(candidates, SUMMARY)) == 10
 
     def test_it_returns_nothing_for_no_candidates(self):
@@ -151,11 +151,12 @@ class TestLoadQagen:
 
 class TestSourceIds:
     def test_it_truncates_keeping_eos_last(self, qagen):
+        # The reference's rule: max_source_tokens - 2 tokens (no BOS), then EOS.
         short = replace(qagen, config=replace(qagen.config, max_source_tokens=8))
         ids = quals.source_ids(short, DOCUMENT)
-        assert len(ids) == 8
+        assert len(ids) == 7
         assert ids[-1] == qagen.eos_id
-        assert ids[:7] == quals.source_ids(qagen, DOCUMENT)[:7]
+        assert ids[:6] == quals.source_ids(qagen, DOCUMENT)[:6]
 
     def test_it_prepends_the_input_prefix(self, qagen):
         prefixed = replace(qagen, config=replace(qagen.config, input_prefix="Who opened "))
@@ -203,7 +204,7 @@ class FakeSteps:
         self.calls += 1
         return table.expand(last_tokens.shape[0], -1).clone()
 
-    def keep(self, rows: torch.Tensor) -> None:
+    def keep(self, rows: torch.Tensor, inputs: torch.Tensor | None) -> None:
         self.kept.append(rows.tolist())
 
 
@@ -217,41 +218,21 @@ def fake_settings(**overrides) -> quals.BeamSettings:
 
 
 class TestDiverseBeamSearch:
+    """The reference's rules, one by one, are in test_quals_reference.py."""
+
     STEP = {EOS: -3.0, 2: -0.9, 3: -1.05, 4: -1.6}
 
-    def test_it_penalises_tokens_chosen_by_earlier_groups(self):
-        # By hand, per step: group 0 takes 2 (-0.9); group 1 sees 2 at -0.9-0.5 = -1.4 and takes
-        # 3 (-1.05); group 2 sees 2 at -1.4 and 3 at -1.55, both above 4 (-1.6), and takes 2.
-        hyps = quals.diverse_beam_search(FakeSteps([self.STEP]), fake_settings())
-        assert [h.token_ids for h in hyps] == [(2, 2), (3, 3), (2, 2)]
-        assert [h.group for h in hyps] == [0, 1, 2]
-        assert [h.logprob_sum for h in hyps] == pytest.approx([-1.8, -2.1, -1.8])
-        # Beam scores keep the penalty, divided by the length (2 tokens).
-        assert [h.score for h in hyps] == pytest.approx([-0.9, -1.05, -1.4])
-
     def test_it_is_plain_repeated_search_without_penalty(self):
-        hyps = quals.diverse_beam_search(
+        [hyps] = quals.diverse_beam_search(
             FakeSteps([self.STEP]), fake_settings(diversity_strength=0.0)
         )
-        assert [h.token_ids for h in hyps] == [(2, 2)] * 3
-
-    def test_it_counts_finishing_choices_and_drops_finished_groups(self):
-        # Step 2 makes EOS the best token. Group 0 ends (2, EOS). Group 1 sees EOS at -1.0, below 2
-        # (-0.9, unchosen so far at this step), and continues with 2. Group 2 sees 2 at -1.4, so
-        # EOS (-1.0) wins: it ends with a beam score of (-1.4 - 1.0) / 2. Only group 1's row
-        # stays in the batch, and step 3 ends it with EOS.
-        finish = {EOS: -0.5, 2: -0.9, 3: -1.05, 4: -1.6}
-        steps = FakeSteps([self.STEP, finish, finish])
-        hyps = quals.diverse_beam_search(steps, fake_settings(max_new_tokens=5))
-        assert [h.token_ids for h in hyps] == [(2, EOS), (3, 2, EOS), (2, EOS)]
-        assert [h.logprob_sum for h in hyps] == pytest.approx([-1.4, -2.45, -1.4])
-        assert [h.score for h in hyps] == pytest.approx([-0.7, -2.45 / 3, -1.2])
-        assert steps.kept == [[0, 1, 2], [1]]
+        # Two free steps, then EOS is forced.
+        assert [h.token_ids for h in hyps] == [(2, 2, EOS)] * 3
 
     def test_it_holds_back_eos_until_min_new_tokens(self):
         steps = FakeSteps([{EOS: -0.1, 2: -1.0, 3: -2.0}])
         settings = fake_settings(num_beams=1, num_groups=1, min_new_tokens=3, max_new_tokens=9)
-        [hyp] = quals.diverse_beam_search(steps, settings)
+        [[hyp]] = quals.diverse_beam_search(steps, settings)
         assert hyp.token_ids == (2, 2, 2, EOS)
 
     def test_it_rejects_beams_not_divisible_into_groups(self):
@@ -259,67 +240,18 @@ class TestDiverseBeamSearch:
             quals.diverse_beam_search(FakeSteps([self.STEP]), fake_settings(num_groups=2))
 
 
-@pytest.fixture
-def eos_biased(qagen_dir):
-    """A fresh copy whose EOS is likelier, so that beams finish at different lengths."""
-    qagen = quals.load_qagen(small_config(qagen_dir))
-    qagen.model.final_logits_bias[0, qagen.eos_id] += 3.0
-    return qagen
-
-
-class TestBeamSearchMatchesTransformers:
-    @pytest.mark.parametrize("early_stopping", [True, False])
-    def test_it_equals_transformers_beam_search_with_one_group(self, eos_biased, early_stopping):
-        qagen, beams = eos_biased, 6
-        settings = quals.BeamSettings(
-            start_id=qagen.start_id,
-            eos_id=qagen.eos_id,
-            num_beams=beams,
-            num_groups=1,
-            min_new_tokens=2,
-            max_new_tokens=12,
-            early_stopping=early_stopping,
-        )
-        encoded = quals.encode_source(qagen, SUMMARY)
-        ours = quals.diverse_beam_search(quals.ModelSteps(qagen, encoded), settings)
-        theirs = qagen.model.generate(
-            encoded.input_ids,
-            num_beams=beams,
-            num_return_sequences=beams,
-            do_sample=False,
-            early_stopping=early_stopping,
-            min_new_tokens=2,
-            max_new_tokens=12,
-            length_penalty=1.0,
-            return_dict_in_generate=True,
-            output_scores=True,
-        )
-        lengths = (theirs.beam_indices >= 0).sum(dim=1).tolist()
-        rows = zip(theirs.sequences, lengths, strict=True)
-        expected = [tuple(seq[1 : 1 + n].tolist()) for seq, n in rows]
-        assert [h.token_ids for h in ours] == expected
-        assert [h.score for h in ours] == pytest.approx(theirs.sequences_scores.tolist(), abs=1e-5)
-        # The test is only meaningful if some beams ended with EOS.
-        assert any(h.token_ids[-1] == qagen.eos_id for h in ours)
+class TestBeamSearchOnTheRandomModel:
+    # No parity test with transformers' beam search any more, even for one group: transformers
+    # keeps the best num_beams finished hypotheses (a later, better one replaces an earlier
+    # one), fairseq the first num_beams to finish, and fairseq forces EOS at the length limit
+    # where transformers cuts. TestFinalisation in test_quals_reference.py checks fairseq's rule.
 
     def test_its_summed_logprobs_are_teacher_forced_logprobs(self, qagen):
-        encoded = quals.encode_source(qagen, SUMMARY)
-        hyps = quals.diverse_beam_search(
-            quals.ModelSteps(qagen, encoded), quals.beam_settings(qagen)
-        )
+        [hyps] = quals.generate_hypotheses(qagen, [SUMMARY])
         assert len(hyps) == qagen.config.num_beams
         slow = quals.pair_logprobs_slow(qagen, SUMMARY, [h.token_ids for h in hyps])
         for hyp, logprobs in zip(hyps, slow, strict=True):
             assert hyp.logprob_sum == pytest.approx(float(logprobs.sum()), abs=1e-4)
-
-    def test_its_first_group_is_plain_beam_search(self, qagen):
-        encoded = quals.encode_source(qagen, SUMMARY)
-        settings = quals.beam_settings(qagen)  # 4 beams in 2 groups
-        diverse = quals.diverse_beam_search(quals.ModelSteps(qagen, encoded), settings)
-        plain = quals.diverse_beam_search(
-            quals.ModelSteps(qagen, encoded), replace(settings, num_beams=2, num_groups=1)
-        )
-        assert [h.token_ids for h in diverse if h.group == 0] == [h.token_ids for h in plain]
 
     @pytest.mark.parametrize("strength", [0.5, 3.0])
     def test_its_shortlist_of_tokens_changes_nothing(self, qagen, monkeypatch, strength):
@@ -328,10 +260,9 @@ class TestBeamSearchMatchesTransformers:
         settings = replace(
             quals.beam_settings(qagen), num_beams=6, num_groups=3, diversity_strength=strength
         )
-        short = quals.diverse_beam_search(quals.ModelSteps(qagen, encoded), settings)
-        original = quals.step_scores
-        monkeypatch.setattr(quals, "step_scores", lambda lp, groups, size: original(lp, 10**6, 1))
-        full = quals.diverse_beam_search(quals.ModelSteps(qagen, encoded), settings)
+        [short] = quals.diverse_beam_search(quals.ModelSteps(qagen, [encoded], 6), settings)
+        monkeypatch.setattr(quals, "shortlist_size", lambda vocab, size, groups: vocab)
+        [full] = quals.diverse_beam_search(quals.ModelSteps(qagen, [encoded], 6), settings)
         assert [(h.token_ids, h.group) for h in short] == [(h.token_ids, h.group) for h in full]
         assert [h.score for h in short] == pytest.approx([h.score for h in full])
         assert len({h.token_ids for h in short}) > 1
@@ -343,23 +274,25 @@ class TestGenerateCandidates:
         def ids(text):
             return tuple(qagen.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-        good = ids("Who opened the bridge?<sep> the mayor") + (qagen.eos_id,)
-        unfinished = ids("When did it open?<sep> on Monday")
+        def hypothesis(text, score):
+            tokens = ids(text) + (qagen.eos_id,)
+            return quals.Hypothesis(tokens, score, 2 * score, (score,) * len(tokens), 0.0, 0)
+
+        good = hypothesis("Who opened the bridge?<sep> the mayor", -0.1)
         hyps = [
-            quals.Hypothesis(good, -1.0, -0.1, 0),
-            quals.Hypothesis(ids("Who opened the bridge? the mayor"), -2.0, -0.2, 1),
-            quals.Hypothesis(ids("Who<sep> opened<sep> it"), -3.0, -0.3, 2),
-            quals.Hypothesis(unfinished, -4.0, -0.4, 3),
+            good,
+            hypothesis("Who opened the bridge? the mayor", -0.2),
+            hypothesis("Who<sep> opened<sep> it", -0.3),
+            hypothesis("When did it open?<sep>on Monday", -0.4),
         ]
-        monkeypatch.setattr(quals, "diverse_beam_search", lambda steps, settings: hyps)
+        monkeypatch.setattr(quals, "diverse_beam_search", lambda steps, settings, inputs: [hyps])
         pairs = quals.generate_candidates(qagen, SUMMARY)
         assert [(p.question, p.answer) for p in pairs] == [
-            ("Who opened the bridge?", "the mayor"),
+            ("Who opened the bridge?", " the mayor"),
             ("When did it open?", "on Monday"),
         ]
-        assert pairs[0].target_ids == good
-        assert pairs[1].target_ids == unfinished + (qagen.eos_id,)
-        assert (pairs[0].logprob_sum, pairs[0].beam_score) == (-1.0, -0.1)
+        assert pairs[0].target_ids == good.token_ids
+        assert (pairs[0].unnormalised_score, pairs[0].beam_score) == (-0.2, -0.1)
 
     def test_it_runs_the_real_search_on_the_tiny_model(self, qagen):
         pairs = quals.generate_candidates(qagen, SUMMARY)
@@ -367,12 +300,16 @@ class TestGenerateCandidates:
 
 
 def slow_quals(qagen, document: str, summary: str, pairs: list[QAPair]) -> float:
-    """QUALS from its definition: per-pair full passes, mean of (lp_D - lp_S)."""
+    """QUALS from its definition: per-pair full passes, mean of (lp_D - lp_S); lp_S the beam
+    score (reference mode) or teacher-forced on the summary (clean mode)."""
     selected = quals.select_pairs(pairs, summary, qagen.config.max_pairs)
     targets = [p.target_ids for p in selected]
     under_document = quals.pair_logprobs_slow(qagen, document, targets)
-    under_summary = quals.pair_logprobs_slow(qagen, summary, targets)
-    gaps = [float(d.mean() - s.mean()) for d, s in zip(under_document, under_summary, strict=True)]
+    if qagen.config.mode == "clean":
+        under_summary = [float(s.mean()) for s in quals.pair_logprobs_slow(qagen, summary, targets)]
+    else:
+        under_summary = [p.beam_score for p in selected]
+    gaps = [float(d.mean()) - s for d, s in zip(under_document, under_summary, strict=True)]
     return sum(gaps) / len(gaps)
 
 
@@ -381,16 +318,22 @@ def fixed_candidates(qagen, monkeypatch):
     """Replace generation (steps 1-2) by explicit pairs, so that steps 3-7 truly run."""
     pairs = explicit_pairs(qagen) + [quals.make_pair(qagen, "Who closed it?", "the council", 0.0)]
     monkeypatch.setattr(quals, "generate_candidates", lambda qagen, summary, encoded=None: pairs)
+    monkeypatch.setattr(
+        quals, "generate_candidates_batch", lambda qagen, summaries: [pairs for _ in summaries]
+    )
     return pairs
 
 
 class TestQualsScore:
-    def test_it_matches_the_slow_definition(self, qagen, fixed_candidates):
+    @pytest.mark.parametrize("mode", ["reference", "clean"])
+    def test_it_matches_the_slow_definition(self, qagen, fixed_candidates, mode):
+        qagen = replace(qagen, config=replace(qagen.config, mode=mode))
         result = quals.quals_score(qagen, DOCUMENT, SUMMARY)
         assert result.value == pytest.approx(
             slow_quals(qagen, DOCUMENT, SUMMARY, fixed_candidates), abs=1e-4
         )
         assert (result.num_candidates, result.num_answerable) == (5, 4)
+        assert result.mode == mode
 
     def test_it_details_every_selected_pair(self, qagen, fixed_candidates):
         result = quals.quals_score(qagen, DOCUMENT, SUMMARY)
@@ -408,13 +351,12 @@ class TestQualsScore:
         assert result.value == pytest.approx(sum(p.contribution for p in result.pairs) / 4)
         assert json.loads(json.dumps(result.to_dict()))["value"] == pytest.approx(result.value)
 
-    def test_it_can_take_lp_s_from_the_beam_score(self, qagen, monkeypatch):
+    def test_it_takes_lp_s_from_the_beam_score_in_reference_mode(self, qagen, monkeypatch):
         pairs = [replace(p, beam_score=-0.25) for p in explicit_pairs(qagen)]
         monkeypatch.setattr(
             quals, "generate_candidates", lambda qagen, summary, encoded=None: pairs
         )
-        beam = replace(qagen, config=replace(qagen.config, summary_logprob_from_beam=True))
-        result = quals.quals_score(beam, DOCUMENT, SUMMARY)
+        result = quals.quals_score(qagen, DOCUMENT, SUMMARY)
         assert all(p.mean_summary == -0.25 for p in result.pairs)
 
     def test_it_returns_no_value_with_a_reason_when_no_pair_fits(self, qagen, monkeypatch):

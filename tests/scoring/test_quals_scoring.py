@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
@@ -71,7 +72,11 @@ class TestScoreSummaryQuals:
             == len(first["logprobs_summary"])
             == len(first["logprobs_document"])
         )
-        assert score.version.startswith(f"QUALS {configured.name}")
+        # the mode, the model's directory and weights hash, and factpair's version
+        assert score.version.startswith("QUALS reference; ")
+        assert f"; model {configured.name} weights {qagen.fingerprint}; " in score.version
+        assert len(qagen.fingerprint) == 12
+        assert score.version.endswith(f"; factpair {settings.FACTPAIR_VERSION}")
 
     def test_it_stores_no_score_with_the_reason(self, batch, configured, monkeypatch):
         monkeypatch.setattr(quals, "generate_candidates", lambda *a, **k: [])
