@@ -4,21 +4,8 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.urls import reverse
 
+from .admin_base import ReadOnlyAdmin
 from .models import Assignment, AuditEvent, Batch, Comparison, Document, Judgment, Summary
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Study data is append-only outside the audited flows (import, dashboard, judging page):
-    the admin shows it and never adds, changes or deletes it."""
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(Batch)

@@ -3,22 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 
+from evaluation.admin_base import ReadOnlyAdmin
+
 from .metrics import FAMILIES
 from .models import MetricScore, ScoringJob
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Scores and jobs are written by the scoring tasks only (evaluation.admin's rule; scoring
-    may not import it)."""
-
-    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
 
 
 @admin.register(MetricScore)
