@@ -3,16 +3,27 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from evaluation.models import BatchNotFound, find_batch
-from research.exports import FORMATS, WHATS, export
+from research.exports import FORMATS, FORMATS_OF, WHATS, export
 
 
 class Command(BaseCommand):
-    help = "Export a batch's judgments, comparisons, scores or results table as CSV or JSONL."
+    help = (
+        "Export a batch's judgments, comparisons, scores, results table, position bias, skips "
+        "or methods paragraph (formats per export: see --what)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("batch", help="Batch name or id.")
-        parser.add_argument("--what", choices=WHATS, default="judgments")
-        parser.add_argument("--format", choices=FORMATS, default="csv", dest="fmt")
+        kinds = "; ".join(f"{w}: {', '.join(f)}" for w, f in FORMATS_OF.items())
+        parser.add_argument("--what", choices=WHATS, default="judgments", help=kinds)
+        parser.add_argument(
+            "--format", choices=FORMATS, dest="fmt", help="Default: the export's first format."
+        )
+        parser.add_argument(
+            "--exclude-flagged",
+            action="store_true",
+            help="Leave out the annotators flagged by attention checks (said in the file).",
+        )
         parser.add_argument("--output", help="File to write (default: standard output).")
 
     def handle(self, *args, **opts):
@@ -20,7 +31,11 @@ class Command(BaseCommand):
             batch = find_batch(opts["batch"])
         except BatchNotFound as e:
             raise CommandError(str(e)) from e
-        lines = export(batch, opts["what"], opts["fmt"])
+        what = opts["what"]
+        fmt = opts["fmt"] or FORMATS_OF[what][0]
+        if fmt not in FORMATS_OF[what]:
+            raise CommandError(f"{what} exports as {', '.join(FORMATS_OF[what])}, not {fmt}")
+        lines = export(batch, what, fmt, exclude_flagged=opts["exclude_flagged"])
         if not opts["output"]:
             for line in lines:
                 self.stdout.write(line, ending="")
