@@ -165,7 +165,7 @@ def attention_checks(f: MethodsFacts) -> str:
         f"accuracy on them were flagged ({f.flagged}). Checks never count in the results"
     )
     if f.excluded:
-        return text + f"; the {_plural(f.excluded_annotators, 'flagged annotator')} were excluded."
+        return text + f"; flagged annotators were excluded ({f.excluded_annotators})."
     return text + "; flagged annotators were not excluded."
 
 
