@@ -157,7 +157,7 @@ def randomisation(f: MethodsFacts) -> str:
 def attention_checks(f: MethodsFacts) -> str:
     if not f.check_comparisons:
         return "No attention checks were used."
-    schedule = f" one every {f.check_every} comparisons" if f.check_every else ""
+    schedule = f" (served one every {f.check_every} comparisons)" if f.check_every else ""
     text = (
         f"Attention checks{schedule} paired a summary with a copy in which one number or name "
         f"was replaced by another from the source ({_plural(f.check_comparisons, 'check')}, "

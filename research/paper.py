@@ -134,7 +134,11 @@ def _latex_char(match: re.Match) -> str:
 
 def latex_table(sections: Sequence[Section], *, caption: str, comment: str = "") -> str:
     """A booktabs table (needs \\usepackage{booktabs}); `comment` goes above it as % lines."""
-    lines = ["% " + line for line in textwrap.wrap(comment, 95)] if comment else []
+    lines = (
+        ["% " + line for line in textwrap.wrap(comment, 95, break_on_hyphens=False)]
+        if comment
+        else []
+    )
     lines += [
         r"\begin{table}[t]",
         r"\centering",
@@ -227,4 +231,4 @@ def batch_methods_text(
     if fmt == "md":
         title = markdown_escape(section_title(batch.dataset, batch.system_a, batch.system_b))
         return f"## Methods ({title})\n\n{markdown_escape(paragraph)}\n"
-    return textwrap.fill(paragraph, 100) + "\n"
+    return textwrap.fill(paragraph, 100, break_on_hyphens=False) + "\n"
