@@ -71,10 +71,6 @@ def flagged_positions(rows: list[dict], names: dict[int, str]) -> list[tuple]:
     return out
 
 
-def excluded_for(batches: list[Batch], exclude_flagged: bool) -> list[int]:
-    return pooling.excluded_for(batches, exclude_flagged)
-
-
 def exclude_flagged_of(request: HttpRequest) -> bool:
     return request.GET.get("exclude_flagged") == "1"
 
