@@ -36,7 +36,7 @@ from evaluation.criteria import VERDICT_NAMES
 from evaluation.models import Assignment, Batch, Comparison, Judgment, Summary
 from scoring.metrics import FAMILY_OF_METRIC, metric_names
 
-from . import analysis, paper, pooling
+from . import analysis, methods, paper, pooling
 
 ROW_FORMATS = ("csv", "jsonl")
 # What can be exported, and in which formats (the first is the default): one entry per export.
@@ -574,7 +574,7 @@ def export_methods(batch: Batch, fmt: str = "txt", *, exclude_flagged: bool = Fa
 # ---------------------------------------------------------------------------------------------
 # The pooled page (/results/): batches grouped by dataset and system pair
 
-POOLED_FORMATS_OF = {"table": (*ROW_FORMATS, "tex", "md")}
+POOLED_FORMATS_OF = {"table": (*ROW_FORMATS, "tex", "md"), "methods": ("txt", "md")}
 POOLED_TABLE_COLUMNS = [
     "dataset", "system_a", "system_b", "batches", "reoriented_batches", "criterion",
     "judgments", "comparisons", "b_better", "equal", "b_worse", "b_better_share", "equal_share",
@@ -610,6 +610,8 @@ def export_pooled(what: str, fmt: str, *, exclude_flagged: bool = False) -> Iter
     if fmt not in POOLED_FORMATS_OF.get(what, ()):
         raise ValueError(f"unknown pooled export {what}.{fmt}")
     groups = pooled_levels(exclude_flagged)
+    if what == "methods":
+        return iter([_pooled_methods(groups, fmt, exclude_flagged)])
     if fmt in ("tex", "md"):
         return iter([_pooled_text(groups, fmt, exclude_flagged)])
     rows = (
@@ -635,6 +637,34 @@ def _pooled_row(group, data, r, level, exclude_flagged) -> tuple:
     )  # fmt: skip
 
 
+def pooled_paragraphs(groups: list[tuple], exclude_flagged: bool) -> list[tuple[str, str]]:
+    """(section title, methods paragraph) per group; Holm's family is every row."""
+    family = (
+        f"all {len(analysis.CRITERIA) * len(groups)} tests of the pooled table "
+        f"({len(analysis.CRITERIA)} criteria x {len(groups)} groups)"
+    )
+    out = []
+    for group, data, levels in groups:
+        excluded = pooling.excluded_for(group.batches, exclude_flagged)
+        facts = methods.facts_of(
+            group.batches, data, levels, excluded=excluded, reoriented=group.swapped,
+            holm_family=family,
+        )  # fmt: skip
+        title = paper.section_title(group.dataset, group.system_a, group.system_b)
+        out.append((title, methods.methods_paragraph(facts)))
+    return out
+
+
+def _pooled_methods(groups: list[tuple], fmt: str, exclude_flagged: bool) -> str:
+    paragraphs = pooled_paragraphs(groups, exclude_flagged)
+    if fmt == "md":
+        return "".join(
+            f"## Methods ({paper.markdown_escape(t)})\n\n{paper.markdown_escape(p)}\n\n"
+            for t, p in paragraphs
+        )
+    return "".join(f"{t}\n\n{paper.wrapped(p)}\n" for t, p in paragraphs)
+
+
 def _pooled_text(groups: list[tuple], fmt: str, exclude_flagged: bool) -> str:
     sections = [
         paper.Section(
@@ -646,6 +676,9 @@ def _pooled_text(groups: list[tuple], fmt: str, exclude_flagged: bool) -> str:
     ]
     excluded = len({a for g, _, _ in groups for a in pooling.excluded_for(g.batches, True)})
     caption = paper.caption_text(sections, excluded=excluded if exclude_flagged else 0)
+    paragraphs = pooled_paragraphs(groups, exclude_flagged)
     if fmt == "tex":
-        return paper.latex_table(sections, caption=caption)
-    return paper.markdown_table(sections, caption=caption)
+        comment = " ".join(f"Methods ({t}): {p}" for t, p in paragraphs)
+        return paper.latex_table(sections, caption=caption, comment=comment)
+    after = "\n\n".join(f"Methods ({t}). {p}" for t, p in paragraphs)
+    return paper.markdown_table(sections, caption=caption, after=after)

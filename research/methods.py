@@ -38,15 +38,15 @@ class MethodsFacts:
     system_a: str
     system_b: str
     comparisons: int  # comparisons with at least one counted judgment
-    comparisons_in_batch: int
+    comparisons_in_batch: int  # of the batch, or of every batch pooled
     annotators: int
-    k: int  # annotators asked per comparison
+    ks: list[int]  # annotators asked per comparison (one value per batch, distinct)
     judgments: int  # counted judgments, all criteria
     criteria: list[str]
-    check_every: int
+    check_every: list[int]  # distinct schedules (0: checks are not scheduled)
     check_comparisons: int
     check_answers: int  # submitted assignments of attention checks
-    check_threshold: float
+    check_thresholds: list[float]
     flagged: int
     excluded_annotators: int
     excluded: bool
@@ -57,6 +57,9 @@ class MethodsFacts:
     bootstrap_seed: int
     version: str
     results: list[CriterionFacts] = field(default_factory=list)
+    batches: list[str] = field(default_factory=list)  # pooled: the batches' names
+    reoriented: list[str] = field(default_factory=list)  # pooled: those flipped to match
+    holm_family: str = ""  # what Holm's adjustment ran across, when not the criteria
 
 
 def batch_facts(
@@ -65,30 +68,52 @@ def batch_facts(
     levels: Sequence[analysis.ComparisonLevel] | None = None,
     *,
     excluded: Sequence[int] = (),
+    flagged: int | None = None,
 ) -> MethodsFacts:
     """The facts of one batch; `levels` (Holm-adjusted across the criteria) are computed from
-    `data` when not given."""
+    `data` when not given; `flagged` (how many annotators checks flag) when not given."""
+    return facts_of([batch], data, levels, excluded=excluded, flagged=flagged)
+
+
+def facts_of(
+    batches: Sequence[Batch],
+    data: analysis.Judgments,
+    levels: Sequence[analysis.ComparisonLevel] | None = None,
+    *,
+    excluded: Sequence[int] = (),
+    flagged: int | None = None,
+    reoriented: Sequence[Batch] = (),
+    holm_family: str = "",
+) -> MethodsFacts:
+    """The facts of batches analysed together (one batch, or a pooled group in the first
+    batch's orientation: `reoriented` are those flipped to match)."""
     levels = analysis.comparison_levels(data) if levels is None else levels
-    check_ids = Comparison.objects.filter(batch=batch, is_check=True).values_list("pk", flat=True)
+    ids = [b.pk for b in batches]
+    check_ids = list(
+        Comparison.objects.filter(batch_id__in=ids, is_check=True).values_list("pk", flat=True)
+    )
+    if flagged is None:
+        flagged = len({a for b in batches for a in checks.flagged_annotator_ids(b)})
     methods = sorted({lv.test.method for lv in levels if lv.test.method})
     monte = next((lv.test for lv in levels if lv.test.method == "monte carlo"), None)
+    first = batches[0]
     return MethodsFacts(
-        dataset=batch.dataset,
-        system_a=batch.system_a,
-        system_b=batch.system_b,
+        dataset=first.dataset,
+        system_a=first.system_a,
+        system_b=first.system_b,
         comparisons=len(np.unique(data.comparison)),
-        comparisons_in_batch=Comparison.objects.filter(batch=batch, is_check=False).count(),
+        comparisons_in_batch=Comparison.objects.filter(batch_id__in=ids, is_check=False).count(),
         annotators=len(np.unique(data.annotator)),
-        k=batch.annotators_per_item,
+        ks=sorted({b.annotators_per_item for b in batches}),
         judgments=len(data),
         criteria=[criteria.BY_KEY[c].label for c in analysis.CRITERIA],
-        check_every=batch.check_every,
+        check_every=sorted({b.check_every for b in batches}),
         check_comparisons=len(check_ids),
         check_answers=Assignment.objects.filter(
-            comparison_id__in=list(check_ids), status=Assignment.Status.SUBMITTED
+            comparison_id__in=check_ids, status=Assignment.Status.SUBMITTED
         ).count(),
-        check_threshold=batch.check_threshold,
-        flagged=len(checks.flagged_annotator_ids(batch)),
+        check_thresholds=sorted({b.check_threshold for b in batches}),
+        flagged=flagged,
         excluded_annotators=len(excluded),
         excluded=bool(excluded),
         test_methods=methods,
@@ -98,6 +123,9 @@ def batch_facts(
         bootstrap_seed=levels[0].net.seed if levels else analysis.BOOTSTRAP_SEED,
         version=settings.FACTPAIR_VERSION,
         results=[_criterion_facts(level) for level in levels],
+        batches=[b.name for b in batches] if len(batches) > 1 else [],
+        reoriented=[b.name for b in reoriented],
+        holm_family=holm_family,
     )
 
 
@@ -133,21 +161,43 @@ def p_text(p: float | None) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3g}"
 
 
+def _either(values: Sequence) -> str:
+    return str(values[0]) if len(values) == 1 else f"{values[0]} to {values[-1]}"
+
+
 def design(f: MethodsFacts) -> str:
+    where = f"{len(f.batches)} batches" if f.batches else "the batch"
     return (
         f"Annotators compared summaries of {f.system_b} (B) and {f.system_a} (A) on the "
         f"{f.dataset} data: {_plural(f.comparisons, 'comparison')} (a source document with "
-        f"both summaries; {f.comparisons_in_batch:,} in the batch) were each to be judged by "
-        f"K = {f.k} annotators, and {_plural(f.annotators, 'annotator')} gave "
+        f"both summaries; {f.comparisons_in_batch:,} in {where}) were each to be judged by "
+        f"K = {_either(f.ks)} annotators, and {_plural(f.annotators, 'annotator')} gave "
         f"{_plural(f.judgments, 'counted judgment')} on {len(f.criteria)} criteria "
         f"({_listed(f.criteria)}), each answered as left better, equal, or right better."
     )
 
 
+def pooled_batches(f: MethodsFacts) -> str | None:
+    if not f.batches:
+        return None
+    text = f"The results pool {len(f.batches)} batches ({', '.join(f.batches)})"
+    if f.reoriented:
+        return text + (
+            f"; {', '.join(f.reoriented)} compared the systems the other way round and "
+            "were re-oriented, their verdicts flipped to match."
+        )
+    return text + "."
+
+
 def randomisation(f: MethodsFacts) -> str:
+    if len(f.ks) == 1:
+        k = f.ks[0]
+        at_most = f"at most {(k + 1) // 2} of its {k} annotators"
+    else:
+        at_most = "at most half, rounded up, of its K annotators"
     return (
-        "Which summary was shown on the left was balanced within each comparison (at most "
-        f"{(f.k + 1) // 2} of its {f.k} annotators saw either system on the left) and within "
+        "Which summary was shown on the left was balanced within each comparison "
+        f"({at_most} saw either system on the left) and within "
         "each annotator (within one item of half), with remaining choices drawn from a "
         "per-batch secret; comparisons were served least-judged first, in an order drawn from "
         "the same secret. Verdicts were analysed in system terms, whatever the side shown."
@@ -157,11 +207,13 @@ def randomisation(f: MethodsFacts) -> str:
 def attention_checks(f: MethodsFacts) -> str:
     if not f.check_comparisons:
         return "No attention checks were used."
-    schedule = f" (served one every {f.check_every} comparisons)" if f.check_every else ""
+    every = [n for n in f.check_every if n]
+    schedule = f" (served one every {_either(every)} comparisons)" if every else ""
+    threshold = _either([f"{t:.0%}" for t in f.check_thresholds])
     text = (
         f"Attention checks{schedule} paired a summary with a copy in which one number or name "
         f"was replaced by another from the source ({_plural(f.check_comparisons, 'check')}, "
-        f"{_plural(f.check_answers, 'answer')}); annotators below {f.check_threshold:.0%} "
+        f"{_plural(f.check_answers, 'answer')}); annotators below {threshold} "
         f"accuracy on them were flagged ({f.flagged}). Checks never count in the results"
     )
     if f.excluded:
@@ -183,7 +235,8 @@ def primary_test(f: MethodsFacts) -> str:
         "The unit of analysis is the comparison: for each criterion, each comparison's mean "
         "verdict over its annotators (A better = -1, equal = 0, B better = +1) was tested "
         f"against 0 with a two-sided sign-flip permutation test, computed {how}; p-values were "
-        f"adjusted across the {len(f.criteria)} criteria with Holm's method."
+        f"adjusted across {f.holm_family or f'the {len(f.criteria)} criteria'} with Holm's "
+        "method."
     )
 
 
@@ -217,6 +270,7 @@ def software(f: MethodsFacts) -> str:
 
 SENTENCES: list[Callable[[MethodsFacts], str | None]] = [
     design,
+    pooled_batches,
     randomisation,
     attention_checks,
     primary_test,

@@ -231,4 +231,9 @@ def batch_methods_text(
     if fmt == "md":
         title = markdown_escape(section_title(batch.dataset, batch.system_a, batch.system_b))
         return f"## Methods ({title})\n\n{markdown_escape(paragraph)}\n"
-    return textwrap.fill(paragraph, 100, break_on_hyphens=False) + "\n"
+    return wrapped(paragraph)
+
+
+def wrapped(text: str) -> str:
+    """Lines of at most 100 characters, broken at spaces only ("per-batch" stays whole)."""
+    return textwrap.fill(text, 100, break_on_hyphens=False) + "\n"

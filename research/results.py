@@ -107,7 +107,8 @@ def batch_results(request: HttpRequest, batch_id: int) -> HttpResponse:
     everyone, _ = analysis.load_batch_data([batch.pk], timing=False) if excluded else (data, None)
     rows = criterion_rows(data)
     names = analysis.load_annotator_names(np.unique(timing.annotator).tolist())
-    facts = methods.batch_facts(batch, data, [row["level"] for row in rows], excluded=excluded)
+    levels = [row["level"] for row in rows]
+    facts = methods.batch_facts(batch, data, levels, excluded=excluded, flagged=len(flagged))
     context = {
         "batch": batch,
         "rows": rows,
@@ -171,8 +172,8 @@ def overview(request: HttpRequest) -> HttpResponse:
     and figure. Batches with A and B swapped are re-oriented and the page says so; different
     pairs of systems are separate groups, never summed."""
     exclude_flagged = exclude_flagged_of(request)
-    datasets = []
-    for group, data in pooling.pooled(exclude_flagged):
+    datasets, pooled = [], pooling.pooled(exclude_flagged)
+    for group, data in pooled:
         datasets.append(
             {
                 "name": group.dataset,
@@ -186,6 +187,12 @@ def overview(request: HttpRequest) -> HttpResponse:
         )
     # One family for Holm's adjustment: every criterion of every group on this page.
     analysis.with_holm([row["level"] for d in datasets for row in d["rows"]])
+    levels = [[row["level"] for row in d["rows"]] for d in datasets]
+    paragraphs = exports.pooled_paragraphs(
+        [(g, data, lv) for (g, data), lv in zip(pooled, levels, strict=True)], exclude_flagged
+    )
+    for d, (_, paragraph) in zip(datasets, paragraphs, strict=True):
+        d["methods_paragraph"] = paragraph
     pairs = {frozenset((d["group"].system_a, d["group"].system_b)) for d in datasets}
     context = {
         "datasets": datasets,

@@ -314,7 +314,7 @@ class TestMethodsParagraph:
     def test_a_sentence_can_be_added_in_one_place(self, checked, monkeypatch):
         batch, *_ = checked
         monkeypatch.setattr(
-            methods, "SENTENCES", [*methods.SENTENCES, lambda f: f"Reading aid: {f.k} each."]
+            methods, "SENTENCES", [*methods.SENTENCES, lambda f: f"Reading aid: {f.ks[0]} each."]
         )
         assert "".join(export(batch, "methods", "md")).rstrip().endswith("Reading aid: 3 each.")
 

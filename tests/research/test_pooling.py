@@ -259,3 +259,32 @@ class TestPooledExports:
         )
         rows = read_csv(b"".join(response.streaming_content).decode())
         assert {r["flagged_excluded"] for r in rows} == {"True"}
+
+
+@pytest.mark.django_db
+class TestPooledMethods:
+    def test_the_page_and_the_export_state_the_pooling(self, client, researcher, mixed):
+        forward, backward, _ = mixed
+        client.force_login(researcher)
+        response = client.get(reverse("results_overview"))
+        first = response.context["datasets"][0]["methods_paragraph"]
+        rows = by_name([forward, backward])
+        factual = independent(rows, "factual", "MLE", "QUALS")
+        judgments = len(rows)  # every criterion
+        for part in (
+            "The results pool 2 batches (a-forward, b-reverse); b-reverse compared the systems "
+            "the other way round and were re-oriented, their verdicts flipped to match.",
+            "8 comparisons (a source document with both summaries; 8 in 2 batches)",
+            f"3 annotators gave {judgments} counted judgments",
+            "all 6 tests of the pooled table (3 criteria x 2 groups) with Holm's method",
+            f"factual consistency {(factual['b'] - factual['a']) / judgments * 3:+.2f}",
+        ):
+            assert part in first, part
+        assert "Methods paragraph (XSUM: OTHER (B) vs MLE (A))" in response.content.decode()
+        response = client.get(reverse("results_export", args=["methods", "txt"]))
+        text = " ".join(b"".join(response.streaming_content).decode().split())
+        assert first in text
+        tex = b"".join(
+            client.get(reverse("results_export", args=["table", "tex"])).streaming_content
+        ).decode()
+        assert "% Methods (XSUM: QUALS (B) vs MLE (A)): " in tex
