@@ -60,6 +60,7 @@ CONTENT_TYPES = {
 }
 CHUNK = 2000
 EXCLUSION_COLUMN = "flagged_excluded"
+EXCLUDED_SUFFIX = "-flagged-excluded"  # the end of a file name without the flagged annotators
 
 
 class _Line:
@@ -118,9 +119,6 @@ def export_filename(batch: Batch, what: str, fmt: str, *, exclude_flagged: bool 
     return f"{name}-{what}{EXCLUDED_SUFFIX if exclude_flagged else ''}.{fmt}"
 
 
-EXCLUDED_SUFFIX = "-flagged-excluded"
-
-
 def excluded_annotators(batch: Batch, exclude_flagged: bool) -> list[int]:
     """The annotators an export leaves out: those flagged by attention checks, if asked."""
     return checks.flagged_annotator_ids(batch) if exclude_flagged else []
@@ -153,7 +151,9 @@ JUDGMENT_COLUMNS = [
 ]  # fmt: skip
 
 
-def export_judgments(batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False):
+def export_judgments(
+    batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False
+) -> Iterator[str]:
     """One row per submitted assignment and criterion, in the order they were stored.
 
     `verdict` is in system terms (A / B / equal), `better_system` names the better system (or
@@ -295,7 +295,9 @@ def comparison_columns() -> list[str]:
     return [*columns, EXCLUSION_COLUMN]
 
 
-def export_comparisons(batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False):
+def export_comparisons(
+    batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False
+) -> Iterator[str]:
     """Per comparison: submitted assignments, then for each criterion the number of A better /
     equal / B better judgments and the majority (A, B, equal, or "none" when verdicts tie;
     see analysis.MajorityCounts), counted in one grouped query. Attention checks are included,
@@ -356,7 +358,9 @@ SCORE_COLUMNS = [
 ]  # fmt: skip
 
 
-def export_scores(batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False):
+def export_scores(
+    batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False
+) -> Iterator[str]:
     """One row per summary and metric: status "ok" with a value, "no_score" with the reason
     (value empty / null, never zero), "not_scored" when no score was stored yet, or, for a
     family that cannot score here (QUALS with no model set), "not_configured" with the reason.
@@ -413,7 +417,7 @@ TABLE_COLUMNS = [
 ]  # fmt: skip
 
 
-def export_table(batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False):
+def export_table(batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False) -> Iterator[str]:
     """The results table, one row per criterion, with its bootstrap intervals (seed and
     resamples reported) and agreement; the primary test (`comparison_test_*`: sign-flip test
     of the comparisons' mean verdicts, Holm-adjusted across the criteria), net preference and
@@ -477,7 +481,9 @@ POSITION_COLUMNS = [
 ]  # fmt: skip
 
 
-def export_position_bias(batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False):
+def export_position_bias(
+    batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False
+) -> Iterator[str]:
     """Per criterion, everyone together (annotator "all") then each annotator: non-tied
     verdicts, how many chose the summary shown on the left, the share, the exact binomial p
     against 1/2, Holm's adjustment across the annotators (empty for "all") and the flag
@@ -518,7 +524,7 @@ SKIP_COLUMNS = [
 ]  # fmt: skip
 
 
-def export_skips(batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False):
+def export_skips(batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False) -> Iterator[str]:
     """One row per skipped assignment, in the order they were served: `kind` is "skip" (the
     annotator gave a reason to pass it on) or "problem" (they reported a problem with the
     comparison), `reason` their words (quoted in CSV where a spreadsheet would run them)."""
@@ -563,7 +569,9 @@ def export_skips(batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = Fals
 # The methods paragraph
 
 
-def export_methods(batch: Batch, fmt: str = "txt", *, exclude_flagged: bool = False):
+def export_methods(
+    batch: Batch, fmt: str = "txt", *, exclude_flagged: bool = False
+) -> Iterator[str]:
     """The results page's methods paragraph, as plain text or Markdown (see `methods`)."""
     _check_format("methods", fmt)
     excluded = excluded_annotators(batch, exclude_flagged)

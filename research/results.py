@@ -80,20 +80,24 @@ def attachment(response: HttpResponse, filename: str) -> HttpResponse:
     return response
 
 
+def results_panel(dataset: str, system_a: str, system_b: str, data, note: str = ""):
+    """The chart's panel of these judgments: the table and the shares' bootstrap intervals."""
+    return figures.Panel(
+        paper.section_title(dataset, system_a, system_b),
+        system_a,
+        system_b,
+        analysis.results_table(data),
+        {c: analysis.bootstrap_shares(data, c) for c in analysis.CRITERIA},
+        note,
+    )
+
+
 def batch_panel(batch: Batch, data: analysis.Judgments) -> figures.Panel:
-    table = analysis.results_table(data)
-    intervals = {c: analysis.bootstrap_shares(data, c) for c in analysis.CRITERIA}
-    title = paper.section_title(batch.dataset, batch.system_a, batch.system_b)
-    return figures.Panel(title, batch.system_a, batch.system_b, table, intervals)
+    return results_panel(batch.dataset, batch.system_a, batch.system_b, data)
 
 
 def group_panel(group: pooling.PoolGroup, data: analysis.Judgments) -> figures.Panel:
-    table = analysis.results_table(data)
-    intervals = {c: analysis.bootstrap_shares(data, c) for c in analysis.CRITERIA}
-    title = paper.section_title(group.dataset, group.system_a, group.system_b)
-    return figures.Panel(
-        title, group.system_a, group.system_b, table, intervals, pooling.note(group)
-    )
+    return results_panel(group.dataset, group.system_a, group.system_b, data, pooling.note(group))
 
 
 @require_GET
