@@ -216,7 +216,14 @@ def overview_chart(request: HttpRequest, fmt: str) -> HttpResponse:
     if fmt not in figures.FIGURE_FORMATS:
         raise Http404("No such chart format.")
     exclude_flagged = exclude_flagged_of(request)
-    panels = [group_panel(group, data) for group, data in pooling.pooled(exclude_flagged)]
+    panels = []
+    for group, data in pooling.pooled(exclude_flagged):
+        panel = group_panel(group, data)
+        if exclude_flagged:
+            excluded = len(pooling.excluded_for(group.batches, True))
+            said = f"Annotators flagged by attention checks excluded ({excluded})"
+            panel.note = f"{panel.note}\n{said}" if panel.note else said
+        panels.append(panel)
     response = HttpResponse(
         figures.results_figure(panels, fmt), content_type=figures.CONTENT_TYPES[fmt]
     )

@@ -201,6 +201,8 @@ class TestPooledPage:
         svg = response.content.decode()
         assert "XSUM: QUALS (B) vs MLE (A)" in svg and "XSUM: OTHER (B) vs MLE (A)" in svg
         assert "Re-oriented" in svg
+        excluded = client.get(reverse("results_chart", args=["svg"]), {"exclude_flagged": "1"})
+        assert "Annotators flagged by attention checks excluded (0)" in excluded.content.decode()
         png = client.get(reverse("results_chart", args=["png"]) + "?download=1")
         assert png.content.startswith(b"\x89PNG")
         assert png["Content-Disposition"] == 'attachment; filename="results-by-dataset-chart.png"'
