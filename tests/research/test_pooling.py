@@ -4,10 +4,12 @@ system name straight from the stored assignments."""
 
 from __future__ import annotations
 
+import io
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from django.core.management import CommandError, call_command
 from django.urls import reverse
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
@@ -290,3 +292,20 @@ class TestPooledMethods:
             client.get(reverse("results_export", args=["table", "tex"])).streaming_content
         ).decode()
         assert "% Methods (XSUM: QUALS (B) vs MLE (A)): " in tex
+
+
+@pytest.mark.django_db
+class TestPooledExportCommand:
+    def test_it_writes_the_pooled_table(self, mixed):
+        out = io.StringIO()
+        call_command("export_results", "pooled", "--what", "table", "--format", "md", stdout=out)
+        assert "**XSUM: QUALS (B) vs MLE (A)**" in out.getvalue()
+        out = io.StringIO()
+        call_command("export_results", "pooled", "--what", "table", stdout=out)
+        assert len(read_csv(out.getvalue())) == 6
+
+    def test_it_refuses_what_the_pooled_page_does_not_export(self, db):
+        with pytest.raises(CommandError, match="the pooled page exports table, methods"):
+            call_command("export_results", "pooled", "--what", "judgments")
+        with pytest.raises(CommandError, match="table exports as csv, jsonl, tex, md, not txt"):
+            call_command("export_results", "pooled", "--what", "table", "--format", "txt")
