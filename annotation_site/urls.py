@@ -24,8 +24,10 @@ urlpatterns = [
     path("batches/<int:batch_id>/", research_views.batch_detail, name="batch_detail"),
     path("batches/<int:batch_id>/scoring/", research_views.batch_scoring, name="batch_scoring"),
     path("results/", results.overview, name="results_overview"),
+    path("results/chart.<str:fmt>", results.overview_chart, name="results_chart"),
+    path("results/export/<str:what>.<str:fmt>", results.overview_export, name="results_export"),
     path("batches/<int:batch_id>/results/", results.batch_results, name="batch_results"),
-    path("batches/<int:batch_id>/results/chart.svg", results.batch_chart, name="batch_chart"),
+    path("batches/<int:batch_id>/results/chart.<str:fmt>", results.batch_chart, name="batch_chart"),
     path(
         "batches/<int:batch_id>/export/<str:what>.<str:fmt>",
         results.batch_export,

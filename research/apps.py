@@ -4,7 +4,7 @@ from django.apps import AppConfig
 
 
 class ResearchConfig(AppConfig):
-    """The reporting layer: results, statistics, exports, charts, researchers' and admins' pages.
+    """The reporting layer: results, statistics, exports, figures, researchers' and admins' pages.
 
     It sits above the study core (`evaluation`) and `scoring` and has no models of its own.
     """

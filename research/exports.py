@@ -12,6 +12,11 @@ Rows come from `values_list(...).iterator(chunk_size=2000)` (a server-side curso
 never a list of all rows. Missing values are empty in CSV and null in JSON Lines. Exports are
 unblinded (system names are in them): they are for researchers. Annotators appear as stable
 pseudonyms, never usernames.
+
+The results page's switch "exclude flagged annotators" applies to every export
+(`exclude_flagged=True`): their rows and judgments are left out, every row of a CSV or JSON Lines
+export says so in its last column, `flagged_excluded`, the study table and methods files in
+their text, and the file name ends in "-flagged-excluded".
 """
 
 from __future__ import annotations
@@ -24,18 +29,38 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, FilteredRelation, Q
+from django.db.models import Count, F, FilteredRelation, Q
 
+from evaluation import checks
 from evaluation.criteria import VERDICT_NAMES
 from evaluation.models import Assignment, Batch, Comparison, Judgment, Summary
 from scoring.metrics import FAMILY_OF_METRIC, metric_names
 
-from . import analysis
+from . import analysis, methods, paper, pooling
 
-FORMATS = ("csv", "jsonl")
-WHATS = ("judgments", "comparisons", "scores", "table", "position_bias")
-CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+ROW_FORMATS = ("csv", "jsonl")
+# What can be exported, and in which formats (the first is the default): one entry per export.
+FORMATS_OF = {
+    "judgments": ROW_FORMATS,
+    "comparisons": ROW_FORMATS,
+    "scores": ROW_FORMATS,
+    "table": (*ROW_FORMATS, "tex", "md"),
+    "position_bias": ROW_FORMATS,
+    "skips": ROW_FORMATS,
+    "methods": ("txt", "md"),
+}
+WHATS = tuple(FORMATS_OF)
+FORMATS = ("csv", "jsonl", "tex", "md", "txt")
+CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson; charset=utf-8",
+    "tex": "application/x-tex; charset=utf-8",
+    "md": "text/markdown; charset=utf-8",
+    "txt": "text/plain; charset=utf-8",
+}
 CHUNK = 2000
+EXCLUSION_COLUMN = "flagged_excluded"
+EXCLUDED_SUFFIX = "-flagged-excluded"  # the end of a file name without the flagged annotators
 
 
 class _Line:
@@ -57,10 +82,15 @@ def csv_safe(values: Iterable) -> list:
     return ["'" + v if isinstance(v, str) and v.startswith(FORMULA_STARTS) else v for v in values]
 
 
+def _check_format(what: str, fmt: str) -> None:
+    if fmt not in FORMATS_OF[what]:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS_OF[what])}")
+
+
 def _lines(fmt: str, columns: list[str], rows: Iterable[tuple]) -> Iterator[str]:
     """CSV with a header, or one JSON object per line with the columns as keys."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if fmt not in ROW_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(ROW_FORMATS)}")
     if fmt == "csv":
         writer = csv.writer(_Line(), lineterminator="\n")
         yield writer.writerow(csv_safe(columns))
@@ -78,50 +108,69 @@ def annotator_pseudonym(user_id: int) -> str:
     return "ann-" + digest[:10]
 
 
-def export_filename(batch: Batch, what: str, fmt: str) -> str:
-    """A safe download name, e.g. "xsum-pilot-judgments.csv"."""
-    slug = re.sub(r"[^a-z0-9]+", "-", batch.name.lower()).strip("-") or f"batch-{batch.pk}"
-    return f"{slug}-{what}.{fmt}"
+def slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
-def export(batch: Batch, what: str, fmt: str) -> Iterator[str]:
-    """Dispatch by name: what in WHATS, fmt in FORMATS."""
-    exporters: dict[str, Callable[[Batch, str], Iterator[str]]] = {
+def export_filename(batch: Batch, what: str, fmt: str, *, exclude_flagged: bool = False) -> str:
+    """A safe download name, e.g. "xsum-pilot-judgments.csv", or
+    "xsum-pilot-judgments-flagged-excluded.csv" without the flagged annotators."""
+    name = slug(batch.name) or f"batch-{batch.pk}"
+    return f"{name}-{what}{EXCLUDED_SUFFIX if exclude_flagged else ''}.{fmt}"
+
+
+def excluded_annotators(batch: Batch, exclude_flagged: bool) -> list[int]:
+    """The annotators an export leaves out: those flagged by attention checks, if asked."""
+    return checks.flagged_annotator_ids(batch) if exclude_flagged else []
+
+
+def export(batch: Batch, what: str, fmt: str, *, exclude_flagged: bool = False) -> Iterator[str]:
+    """Dispatch by name: what in WHATS, fmt in FORMATS_OF[what]."""
+    exporters: dict[str, Callable[..., Iterator[str]]] = {
         "judgments": export_judgments,
         "comparisons": export_comparisons,
         "scores": export_scores,
         "table": export_table,
         "position_bias": export_position_bias,
+        "skips": export_skips,
+        "methods": export_methods,
     }
     if what not in exporters:
         raise ValueError(f"unknown export {what!r}: use one of {', '.join(WHATS)}")
-    return exporters[what](batch, fmt)
+    return exporters[what](batch, fmt, exclude_flagged=exclude_flagged)
 
 
 # ---------------------------------------------------------------------------------------------
 # Judgments, long form
 
 JUDGMENT_COLUMNS = [
-    "batch", "dataset", "comparison_id", "is_check", "document_id", "annotator", "system_a",
+    "batch", "dataset", "comparison_id", "is_check", "document_id", "annotator",
+    "annotator_flagged", "annotator_check_accuracy", "annotator_checks_skipped", "system_a",
     "system_b", "left_system", "criterion", "verdict", "better_system", "shown", "served_at",
-    "submitted_at", "active_seconds",
+    "submitted_at", "active_seconds", EXCLUSION_COLUMN,
 ]  # fmt: skip
 
 
-def export_judgments(batch: Batch, fmt: str = "csv") -> Iterator[str]:
+def export_judgments(
+    batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False
+) -> Iterator[str]:
     """One row per submitted assignment and criterion, in the order they were stored.
 
     `verdict` is in system terms (A / B / equal), `better_system` names the better system (or
     "equal"), `shown` is what the annotator clicked (left / right / equal), `left_system`
     which system was on the left. Times are ISO 8601; `active_seconds` is empty when unknown.
     Attention checks are included, marked by `is_check` (they never count in the results).
+    Each row carries its annotator's attention-check record: flagged (accuracy below the
+    batch's threshold), the accuracy (empty when they answered no check) and how many checks
+    they skipped.
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}: use one of {', '.join(FORMATS)}")
+    _check_format("judgments", fmt)
+    excluded = excluded_annotators(batch, exclude_flagged)
     query = (
         Judgment.objects.filter(
             assignment__comparison__batch=batch, assignment__status=Assignment.Status.SUBMITTED
         )
+        .exclude(assignment__annotator_id__in=excluded)
         .order_by("id")
         .values_list(
             "assignment_id",
@@ -138,27 +187,49 @@ def export_judgments(batch: Batch, fmt: str = "csv") -> Iterator[str]:
             "assignment__active_seconds",
         )
     )
-    parts = _judgment_parts(batch, query.iterator(chunk_size=CHUNK))
+    parts = _judgment_parts(batch, query.iterator(chunk_size=CHUNK), exclude_flagged)
     return _judgment_csv(parts) if fmt == "csv" else _judgment_jsonl(parts)
 
 
+def check_records(batch: Batch) -> dict[int, tuple[bool, float | None, int]]:
+    """annotator id -> (flagged, check accuracy or None, checks skipped), for every annotator
+    who answered or skipped a check of this batch (others: not flagged, None, 0)."""
+    records = {e.annotator_id: (e.flagged, e.accuracy, 0) for e in checks.check_accuracy(batch)}
+    skipped = (
+        Assignment.objects.filter(
+            batch=batch, comparison__is_check=True, status=Assignment.Status.SKIPPED
+        )
+        .order_by()
+        .values_list("annotator_id")
+        .annotate(n=Count("id"))
+    )
+    for annotator_id, n in skipped:
+        flagged, accuracy, _ = records.get(annotator_id, (False, None, 0))
+        records[annotator_id] = (flagged, accuracy, n)
+    return records
+
+
+NO_CHECKS = (False, None, 0)
+
+
 def _judgment_parts(
-    batch: Batch, rows: Iterable[tuple]
+    batch: Batch, rows: Iterable[tuple], exclude_flagged: bool = False
 ) -> Iterator[tuple[tuple, tuple, tuple, bool]]:
     """The judgments export's rows, defined once for both formats: per judgment, the values its
     assignment shares before it (batch .. left_system), its own (criterion .. shown), those
-    shared after it (the times), and whether it starts a new assignment (its 3 rows share the
-    rest, so formats can format that once)."""
+    shared after it (the times, the exclusion), and whether it starts a new assignment (its 3
+    rows share the rest, so formats can format that once)."""
     better = {"A": batch.system_a, "B": batch.system_b, "equal": "equal"}
     pseudonym = _pseudonyms()
+    records = check_records(batch)
     last_assignment, head, tail = None, (), ()
     for assignment_id, cid, check, doc, user_id, left, criterion, verdict, shown, *timing in rows:
         new = assignment_id != last_assignment
         if new:
-            last_assignment, tail = assignment_id, _times(*timing)
+            last_assignment, tail = assignment_id, (*_times(*timing), exclude_flagged)
             head = (
-                batch.name, batch.dataset, cid, check, doc, pseudonym(user_id), batch.system_a,
-                batch.system_b, left,
+                batch.name, batch.dataset, cid, check, doc, pseudonym(user_id),
+                *records.get(user_id, NO_CHECKS), batch.system_a, batch.system_b, left,
             )  # fmt: skip
         yield head, (criterion, verdict, better[verdict], shown), tail, new
 
@@ -221,15 +292,25 @@ def comparison_columns() -> list[str]:
     for criterion in analysis.CRITERIA:
         columns += [f"{criterion}_{name}" for name in VERDICT_COLUMNS.values()]
         columns.append(f"{criterion}_majority")
-    return columns
+    return [*columns, EXCLUSION_COLUMN]
 
 
-def export_comparisons(batch: Batch, fmt: str = "csv") -> Iterator[str]:
+def export_comparisons(
+    batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False
+) -> Iterator[str]:
     """Per comparison: submitted assignments, then for each criterion the number of A better /
     equal / B better judgments and the majority (A, B, equal, or "none" when verdicts tie;
     see analysis.MajorityCounts), counted in one grouped query. Attention checks are included,
-    marked by `is_check`."""
+    marked by `is_check`. Without the flagged annotators, `submitted` and the counts leave
+    their assignments out."""
+    _check_format("comparisons", fmt)
+    excluded = excluded_annotators(batch, exclude_flagged)
     submitted = Q(assignments__status=Assignment.Status.SUBMITTED)
+    if excluded:
+        submitted &= ~Q(assignments__annotator_id__in=excluded)
+    done = (
+        Count("assignments", filter=submitted, distinct=True) if excluded else F("annotations_done")
+    )
     counts = {
         f"{criterion}_{column}": Count(
             "assignments__judgments",
@@ -244,20 +325,22 @@ def export_comparisons(batch: Batch, fmt: str = "csv") -> Iterator[str]:
         Comparison.objects.filter(batch=batch)
         .order_by("id")
         .values("id", "is_check", "document__external_id", "annotations_done")
-        .annotate(**counts)
-        .values_list("id", "is_check", "document__external_id", "annotations_done", *counts)
+        .annotate(done=done, **counts)
+        .values_list("id", "is_check", "document__external_id", "done", *counts)
     )
-    rows = (_comparison_row(batch, row) for row in query.iterator(chunk_size=CHUNK))
+    rows = (
+        _comparison_row(batch, row, exclude_flagged) for row in query.iterator(chunk_size=CHUNK)
+    )
     return _lines(fmt, comparison_columns(), rows)
 
 
-def _comparison_row(batch: Batch, row: tuple) -> tuple:
+def _comparison_row(batch: Batch, row: tuple, exclude_flagged: bool = False) -> tuple:
     cid, check, doc, done, *counts = row
     out = [batch.name, batch.dataset, cid, check, doc, batch.system_a, batch.system_b, done]
     for i in range(len(analysis.CRITERIA)):
         a, e, b = counts[3 * i : 3 * i + 3]
         out += [a, e, b, majority_name(a, e, b)]
-    return tuple(out)
+    return (*out, exclude_flagged)
 
 
 def majority_name(a_better: int, equal: int, b_better: int) -> str:
@@ -271,14 +354,18 @@ def majority_name(a_better: int, equal: int, b_better: int) -> str:
 
 SCORE_COLUMNS = [
     "batch", "dataset", "document_id", "summary_id", "system", "role", "metric", "status",
-    "value", "reason", "version",
+    "value", "reason", "version", EXCLUSION_COLUMN,
 ]  # fmt: skip
 
 
-def export_scores(batch: Batch, fmt: str = "csv") -> Iterator[str]:
+def export_scores(
+    batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False
+) -> Iterator[str]:
     """One row per summary and metric: status "ok" with a value, "no_score" with the reason
     (value empty / null, never zero), "not_scored" when no score was stored yet, or, for a
-    family that cannot score here (QUALS with no model set), "not_configured" with the reason."""
+    family that cannot score here (QUALS with no model set), "not_configured" with the reason.
+    Scores do not depend on annotators: the exclusion changes only its column."""
+    _check_format("scores", fmt)
     metrics = metric_names()
     relations = {
         f"s_{m}": FilteredRelation("scores", condition=Q(scores__metric=m)) for m in metrics
@@ -291,7 +378,7 @@ def export_scores(batch: Batch, fmt: str = "csv") -> Iterator[str]:
         .values_list("document__external_id", "id", "system", *fields)
     )
     rows = _score_rows(batch, metrics, query.iterator(chunk_size=CHUNK))
-    return _lines(fmt, SCORE_COLUMNS, rows)
+    return _lines(fmt, SCORE_COLUMNS, ((*row, exclude_flagged) for row in rows))
 
 
 def _score_rows(batch: Batch, metrics: list[str], rows: Iterable[tuple]) -> Iterator[tuple]:
@@ -326,22 +413,28 @@ TABLE_COLUMNS = [
     "comparison_test_method", "comparison_test_resamples", "comparison_test_seed",
     "comparison_test_holm_p", "net_preference", "net_preference_ci_low", "net_preference_ci_high",
     "win_rate", "win_rate_ci_low", "win_rate_ci_high", "left_share", "left_share_p",
+    EXCLUSION_COLUMN,
 ]  # fmt: skip
 
 
-def export_table(batch: Batch, fmt: str = "csv") -> Iterator[str]:
+def export_table(batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False) -> Iterator[str]:
     """The results table, one row per criterion, with its bootstrap intervals (seed and
     resamples reported) and agreement; the primary test (`comparison_test_*`: sign-flip test
     of the comparisons' mean verdicts, Holm-adjusted across the criteria), net preference and
     win rate with comparison-bootstrap intervals, and the share of non-tied verdicts for the
     left side with its binomial p. `sign_test_*` is the secondary judgment-level sign test,
     which ignores that judgments of one comparison are correlated. Shares are unrounded;
-    empty (null) when undefined."""
-    data = analysis.load_judgments([batch.pk])
+    empty (null) when undefined. As "tex" (booktabs) or "md", the study table for a paper,
+    with the methods paragraph (see `paper`)."""
+    _check_format("table", fmt)
+    excluded = excluded_annotators(batch, exclude_flagged)
+    data = analysis.load_judgments([batch.pk], excluded)
+    if fmt in ("tex", "md"):
+        return iter([paper.batch_table_text(batch, data, fmt, excluded=excluded)])
     table = analysis.results_table(data)
     levels = analysis.comparison_levels(data)
     rows = (
-        _table_row(batch, data, result) + _level_cells(level)
+        _table_row(batch, data, result) + _level_cells(level) + (exclude_flagged,)
         for result, level in zip(table.values(), levels, strict=True)
     )
     return _lines(fmt, TABLE_COLUMNS, rows)
@@ -384,16 +477,19 @@ def _table_row(batch: Batch, data: analysis.Judgments, r: analysis.CriterionResu
 
 POSITION_COLUMNS = [
     "batch", "dataset", "criterion", "annotator", "non_tied", "left", "left_share", "p_value",
-    "holm_p", "flagged", "reason",
+    "holm_p", "flagged", "reason", EXCLUSION_COLUMN,
 ]  # fmt: skip
 
 
-def export_position_bias(batch: Batch, fmt: str = "csv") -> Iterator[str]:
+def export_position_bias(
+    batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False
+) -> Iterator[str]:
     """Per criterion, everyone together (annotator "all") then each annotator: non-tied
     verdicts, how many chose the summary shown on the left, the share, the exact binomial p
     against 1/2, Holm's adjustment across the annotators (empty for "all") and the flag
     (p < 0.05, uncorrected)."""
-    data = analysis.load_judgments([batch.pk])
+    _check_format("position_bias", fmt)
+    data = analysis.load_judgments([batch.pk], excluded_annotators(batch, exclude_flagged))
     levels = analysis.comparison_levels(data)
     pseudonym = _pseudonyms()
     rows = (
@@ -409,9 +505,188 @@ def export_position_bias(batch: Batch, fmt: str = "csv") -> Iterator[str]:
             bias.holm_p,
             bias.flagged,
             bias.reason,
+            exclude_flagged,
         )  # fmt: skip
         for level in levels
         if level.position
         for bias in (level.position.overall, *level.position.annotators)
     )
     return _lines(fmt, POSITION_COLUMNS, rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Skips and problem reports
+
+SKIP_COLUMNS = [
+    "batch", "dataset", "comparison_id", "is_check", "document_id", "annotator",
+    "annotator_flagged", "system_a", "system_b", "left_system", "kind", "reason", "served_at",
+    EXCLUSION_COLUMN,
+]  # fmt: skip
+
+
+def export_skips(batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False) -> Iterator[str]:
+    """One row per skipped assignment, in the order they were served: `kind` is "skip" (the
+    annotator gave a reason to pass it on) or "problem" (they reported a problem with the
+    comparison), `reason` their words (quoted in CSV where a spreadsheet would run them)."""
+    _check_format("skips", fmt)
+    excluded = excluded_annotators(batch, exclude_flagged)
+    query = (
+        Assignment.objects.filter(batch=batch, status=Assignment.Status.SKIPPED)
+        .exclude(annotator_id__in=excluded)
+        .order_by("served_at", "id")
+        .values_list(
+            "comparison_id", "comparison__is_check", "comparison__document__external_id",
+            "annotator_id", "left_system", "skip_reason", "problem_report", "served_at",
+        )
+    )  # fmt: skip
+    flagged = set(checks.flagged_annotator_ids(batch))
+    pseudonym = _pseudonyms()
+    rows = (
+        (
+            batch.name,
+            batch.dataset,
+            cid,
+            check,
+            doc,
+            pseudonym(user_id),
+            user_id in flagged,
+            batch.system_a,
+            batch.system_b,
+            left,
+            "problem" if problem else "skip",
+            problem or skip,
+            served.isoformat() if served else None,
+            exclude_flagged,
+        )  # fmt: skip
+        for cid, check, doc, user_id, left, skip, problem, served in query.iterator(
+            chunk_size=CHUNK
+        )
+    )
+    return _lines(fmt, SKIP_COLUMNS, rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# The methods paragraph
+
+
+def export_methods(
+    batch: Batch, fmt: str = "txt", *, exclude_flagged: bool = False
+) -> Iterator[str]:
+    """The results page's methods paragraph, as plain text or Markdown (see `methods`)."""
+    _check_format("methods", fmt)
+    excluded = excluded_annotators(batch, exclude_flagged)
+    data = analysis.load_judgments([batch.pk], excluded)
+    return iter([paper.batch_methods_text(batch, data, fmt, excluded=excluded)])
+
+
+# ---------------------------------------------------------------------------------------------
+# The pooled page (/results/): batches grouped by dataset and system pair
+
+POOLED_FORMATS_OF = {"table": (*ROW_FORMATS, "tex", "md"), "methods": ("txt", "md")}
+POOLED_TABLE_COLUMNS = [
+    "dataset", "system_a", "system_b", "batches", "reoriented_batches", "criterion",
+    "judgments", "comparisons", "b_better", "equal", "b_worse", "b_better_share", "equal_share",
+    "b_worse_share", "b_better_ci_low", "b_better_ci_high", "equal_ci_low", "equal_ci_high",
+    "b_worse_ci_low", "b_worse_ci_high", "bootstrap_seed", "bootstrap_resamples",
+    "comparison_test_p", "comparison_test_method", "comparison_test_resamples",
+    "comparison_test_seed", "comparison_test_holm_p", "net_preference", "net_preference_ci_low",
+    "net_preference_ci_high", "win_rate", "win_rate_ci_low", "win_rate_ci_high", "sign_test_p",
+    "krippendorff_alpha", EXCLUSION_COLUMN,
+]  # fmt: skip
+
+
+def pooled_filename(what: str, fmt: str, exclude_flagged: bool = False) -> str:
+    return f"results-by-dataset-{what}{EXCLUDED_SUFFIX if exclude_flagged else ''}.{fmt}"
+
+
+def pooled_levels(exclude_flagged: bool = False) -> list[tuple]:
+    """Per group: (group, judgments, levels), Holm-adjusted across every criterion of every
+    group, as on the page."""
+    groups = [
+        (group, data, [analysis.comparison_level(data, c) for c in analysis.CRITERIA])
+        for group, data in pooling.pooled(exclude_flagged)
+    ]
+    analysis.with_holm([level for _, _, levels in groups for level in levels])
+    return groups
+
+
+def export_pooled(what: str, fmt: str, *, exclude_flagged: bool = False) -> Iterator[str]:
+    """The pooled page's table: one row per group and criterion, in the group's orientation
+    (`reoriented_batches`: those whose A and B were swapped to match, verdicts flipped), the
+    primary test Holm-adjusted across every row. "tex" / "md": the study table, one section
+    per group."""
+    if fmt not in POOLED_FORMATS_OF.get(what, ()):
+        raise ValueError(f"unknown pooled export {what}.{fmt}")
+    groups = pooled_levels(exclude_flagged)
+    if what == "methods":
+        return iter([_pooled_methods(groups, fmt, exclude_flagged)])
+    if fmt in ("tex", "md"):
+        return iter([_pooled_text(groups, fmt, exclude_flagged)])
+    rows = (
+        _pooled_row(group, data, result, level, exclude_flagged)
+        for group, data, levels in groups
+        for result, level in zip(analysis.results_table(data).values(), levels, strict=True)
+    )
+    return _lines(fmt, POOLED_TABLE_COLUMNS, rows)
+
+
+def _pooled_row(group, data, r, level, exclude_flagged) -> tuple:
+    ci = analysis.bootstrap_shares(data, r.criterion)
+    sign = analysis.sign_test(r.b_better, r.a_better, ties=r.equal)
+    t, net, win = level.test, level.net, level.win
+    return (
+        group.dataset, group.system_a, group.system_b, "; ".join(b.name for b in group.batches),
+        "; ".join(b.name for b in group.swapped), r.criterion, r.judgments, r.comparisons,
+        r.b_better, r.equal, r.a_better, r.b_better_share, r.equal_share, r.a_better_share,
+        *_bounds(ci.b_better), *_bounds(ci.equal), *_bounds(ci.a_better), ci.seed,
+        ci.n_resamples, t.p_value, t.method or None, t.n_resamples, t.seed, level.holm_p,
+        net.estimate, *_bounds(net.ci), win.estimate, *_bounds(win.ci), sign.p_value,
+        analysis.krippendorff_alpha(data, r.criterion).value, exclude_flagged,
+    )  # fmt: skip
+
+
+def pooled_paragraphs(groups: list[tuple], exclude_flagged: bool) -> list[tuple[str, str]]:
+    """(section title, methods paragraph) per group; Holm's family is every row."""
+    family = (
+        f"all {len(analysis.CRITERIA) * len(groups)} tests of the pooled table "
+        f"({len(analysis.CRITERIA)} criteria x {len(groups)} groups)"
+    )
+    out = []
+    for group, data, levels in groups:
+        excluded = pooling.excluded_for(group.batches, exclude_flagged)
+        facts = methods.facts_of(
+            group.batches, data, levels, excluded=excluded, reoriented=group.swapped,
+            holm_family=family,
+        )  # fmt: skip
+        title = paper.section_title(group.dataset, group.system_a, group.system_b)
+        out.append((title, methods.methods_paragraph(facts)))
+    return out
+
+
+def _pooled_methods(groups: list[tuple], fmt: str, exclude_flagged: bool) -> str:
+    paragraphs = pooled_paragraphs(groups, exclude_flagged)
+    if fmt == "md":
+        return "".join(
+            f"## Methods ({paper.markdown_escape(t)})\n\n{paper.markdown_escape(p)}\n\n"
+            for t, p in paragraphs
+        )
+    return "".join(f"{t}\n\n{paper.wrapped(p)}\n" for t, p in paragraphs)
+
+
+def _pooled_text(groups: list[tuple], fmt: str, exclude_flagged: bool) -> str:
+    sections = [
+        paper.Section(
+            paper.section_title(group.dataset, group.system_a, group.system_b),
+            paper.table_rows(data, levels),
+            pooling.note(group),
+        )
+        for group, data, levels in groups
+    ]
+    excluded = len({a for g, _, _ in groups for a in pooling.excluded_for(g.batches, True)})
+    caption = paper.caption_text(sections, excluded=excluded if exclude_flagged else 0)
+    paragraphs = pooled_paragraphs(groups, exclude_flagged)
+    if fmt == "tex":
+        comment = " ".join(f"Methods ({t}): {p}" for t, p in paragraphs)
+        return paper.latex_table(sections, caption=caption, comment=comment)
+    after = "\n\n".join(f"Methods ({t}). {p}" for t, p in paragraphs)
+    return paper.markdown_table(sections, caption=caption, after=after)

@@ -12,8 +12,7 @@ from evaluation.models import AuditEvent, Batch, Role, audit
 from evaluation.roles import role_required
 from scoring.metrics import FAMILIES
 
-from . import analysis, exports
-from .charts import stacked_bars_svg
+from . import analysis, exports, figures, methods, paper, pooling
 from .views import batch_or_404
 
 
@@ -72,24 +71,48 @@ def flagged_positions(rows: list[dict], names: dict[int, str]) -> list[tuple]:
     return out
 
 
-def excluded_for(batches: list[Batch], exclude_flagged: bool) -> list[int]:
-    if not exclude_flagged:
-        return []
-    return sorted({a for b in batches for a in checks.flagged_annotator_ids(b)})
+def exclude_flagged_of(request: HttpRequest) -> bool:
+    return request.GET.get("exclude_flagged") == "1"
+
+
+def attachment(response: HttpResponse, filename: str) -> HttpResponse:
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def results_panel(dataset: str, system_a: str, system_b: str, data, note: str = ""):
+    """The chart's panel of these judgments: the table and the shares' bootstrap intervals."""
+    return figures.Panel(
+        paper.section_title(dataset, system_a, system_b),
+        system_a,
+        system_b,
+        analysis.results_table(data),
+        {c: analysis.bootstrap_shares(data, c) for c in analysis.CRITERIA},
+        note,
+    )
+
+
+def batch_panel(batch: Batch, data: analysis.Judgments) -> figures.Panel:
+    return results_panel(batch.dataset, batch.system_a, batch.system_b, data)
+
+
+def group_panel(group: pooling.PoolGroup, data: analysis.Judgments) -> figures.Panel:
+    return results_panel(group.dataset, group.system_a, group.system_b, data, pooling.note(group))
 
 
 @require_GET
 @role_required(Role.RESEARCHER, Role.ADMIN)
 def batch_results(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = batch_or_404(batch_id)
-    exclude_flagged = request.GET.get("exclude_flagged") == "1"
+    exclude_flagged = exclude_flagged_of(request)
     flagged = checks.flagged_annotator_ids(batch)
     excluded = flagged if exclude_flagged else []
     data, timing = analysis.load_batch_data([batch.pk], excluded)
     everyone, _ = analysis.load_batch_data([batch.pk], timing=False) if excluded else (data, None)
-    table = analysis.results_table(data)
     rows = criterion_rows(data)
     names = analysis.load_annotator_names(np.unique(timing.annotator).tolist())
+    levels = [row["level"] for row in rows]
+    facts = methods.batch_facts(batch, data, levels, excluded=excluded, flagged=len(flagged))
     context = {
         "batch": batch,
         "rows": rows,
@@ -97,33 +120,35 @@ def batch_results(request: HttpRequest, batch_id: int) -> HttpResponse:
         "biased": flagged_positions(rows, names),
         "metrics": metric_rows([batch.pk], data),
         "annotators": analysis.annotator_report(data, timing, names),
-        "chart": stacked_bars_svg(
-            {batch.dataset: table}, system_a=batch.system_a, system_b=batch.system_b
-        ),
+        "methods_paragraph": methods.methods_paragraph(facts),
+        "figure_formats": figures.FIGURE_FORMATS,
         "flagged": len(flagged),
         "exclude_flagged": exclude_flagged,
         "excluded_judgments": len(everyone.criterion) - len(data.criterion),
         "seed": analysis.BOOTSTRAP_SEED,
-        "whats": exports.WHATS,
-        "formats": exports.FORMATS,
+        "exports": exports.FORMATS_OF.items(),
     }
     return render(request, "research/results.html", context)
 
 
 @require_GET
 @role_required(Role.RESEARCHER, Role.ADMIN)
-def batch_chart(request: HttpRequest, batch_id: int) -> HttpResponse:
-    """The stacked-bar chart as a downloadable SVG file."""
+def batch_chart(request: HttpRequest, batch_id: int, fmt: str) -> HttpResponse:
+    """The chart with its interval whiskers as SVG, PDF or PNG; `?download=1` as a file."""
     batch = batch_or_404(batch_id)
-    data, _ = analysis.load_batch_data([batch.pk], timing=False)
-    svg = stacked_bars_svg(
-        {batch.dataset: analysis.results_table(data)},
-        system_a=batch.system_a,
-        system_b=batch.system_b,
-    )
-    response = HttpResponse(svg, content_type="image/svg+xml")
-    filename = exports.export_filename(batch, "chart", "svg")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    if fmt not in figures.FIGURE_FORMATS:
+        raise Http404("No such chart format.")
+    exclude_flagged = exclude_flagged_of(request)
+    excluded = exports.excluded_annotators(batch, exclude_flagged)
+    data = analysis.load_judgments([batch.pk], excluded)
+    panel = batch_panel(batch, data)
+    if exclude_flagged:
+        panel.note = f"Annotators flagged by attention checks excluded ({len(excluded)})"
+    image = figures.results_figure([panel], fmt)
+    response = HttpResponse(image, content_type=figures.CONTENT_TYPES[fmt])
+    if request.GET.get("download") == "1":
+        name = exports.export_filename(batch, "chart", fmt, exclude_flagged=exclude_flagged)
+        attachment(response, name)
     return response
 
 
@@ -132,43 +157,90 @@ def batch_chart(request: HttpRequest, batch_id: int) -> HttpResponse:
 def batch_export(request: HttpRequest, batch_id: int, what: str, fmt: str) -> HttpResponse:
     """Stream an export with constant memory; the download is written to the audit log."""
     batch = batch_or_404(batch_id)
-    if what not in exports.WHATS or fmt not in exports.FORMATS:
+    if fmt not in exports.FORMATS_OF.get(what, ()):
         raise Http404("No such export.")
-    audit(request.user, AuditEvent.Action.EXPORT, batch, f"{what}.{fmt}")
-    response = StreamingHttpResponse(
-        exports.export(batch, what, fmt), content_type=exports.CONTENT_TYPES[fmt]
+    exclude_flagged = exclude_flagged_of(request)
+    target = f"{what}.{fmt}" + (" without flagged annotators" if exclude_flagged else "")
+    audit(request.user, AuditEvent.Action.EXPORT, batch, target)
+    lines = exports.export(batch, what, fmt, exclude_flagged=exclude_flagged)
+    response = StreamingHttpResponse(lines, content_type=exports.CONTENT_TYPES[fmt])
+    return attachment(
+        response, exports.export_filename(batch, what, fmt, exclude_flagged=exclude_flagged)
     )
-    filename = exports.export_filename(batch, what, fmt)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 @require_GET
 @role_required(Role.RESEARCHER, Role.ADMIN)
 def overview(request: HttpRequest) -> HttpResponse:
-    """Across batches, grouped by dataset label: the study's table and figure."""
-    exclude_flagged = request.GET.get("exclude_flagged") == "1"
-    by_dataset: dict[str, list[Batch]] = {}
-    for batch in Batch.objects.order_by("dataset", "name"):
-        by_dataset.setdefault(batch.dataset, []).append(batch)
-    datasets, tables = [], {}
-    for dataset, batches in by_dataset.items():
-        ids = [b.pk for b in batches]
-        data = analysis.load_judgments(ids, excluded_for(batches, exclude_flagged))
-        tables[dataset] = analysis.results_table(data)
-        systems = sorted({(b.system_a, b.system_b) for b in batches})
+    """Across batches, grouped by dataset and system pair (see `pooling`): the study's table
+    and figure. Batches with A and B swapped are re-oriented and the page says so; different
+    pairs of systems are separate groups, never summed."""
+    exclude_flagged = exclude_flagged_of(request)
+    datasets, pooled = [], pooling.pooled(exclude_flagged)
+    for group, data in pooled:
         datasets.append(
-            {"name": dataset, "batches": batches, "systems": systems, "rows": criterion_rows(data)}
+            {
+                "name": group.dataset,
+                "label": paper.section_title(group.dataset, group.system_a, group.system_b),
+                "group": group,
+                "batches": group.batches,
+                "swapped": group.swapped,
+                "note": pooling.note(group),
+                "rows": criterion_rows(data),
+            }
         )
-    # One family for Holm's adjustment: every criterion of every dataset on this page.
+    # One family for Holm's adjustment: every criterion of every group on this page.
     analysis.with_holm([row["level"] for d in datasets for row in d["rows"]])
-    pairs = {(b.system_a, b.system_b) for bs in by_dataset.values() for b in bs}
-    system_a, system_b = next(iter(pairs)) if len(pairs) == 1 else ("system A", "system B")
+    levels = [[row["level"] for row in d["rows"]] for d in datasets]
+    paragraphs = exports.pooled_paragraphs(
+        [(g, data, lv) for (g, data), lv in zip(pooled, levels, strict=True)], exclude_flagged
+    )
+    for d, (_, paragraph) in zip(datasets, paragraphs, strict=True):
+        d["methods_paragraph"] = paragraph
+    pairs = {frozenset((d["group"].system_a, d["group"].system_b)) for d in datasets}
     context = {
         "datasets": datasets,
-        "chart": stacked_bars_svg(tables, system_a=system_a, system_b=system_b) if tables else "",
         "mixed_systems": len(pairs) > 1,
         "exclude_flagged": exclude_flagged,
         "seed": analysis.BOOTSTRAP_SEED,
+        "pooled_exports": exports.POOLED_FORMATS_OF.items(),
+        "figure_formats": figures.FIGURE_FORMATS,
     }
     return render(request, "research/overview.html", context)
+
+
+@require_GET
+@role_required(Role.RESEARCHER, Role.ADMIN)
+def overview_chart(request: HttpRequest, fmt: str) -> HttpResponse:
+    """The pooled page's chart, one panel per group, as SVG, PDF or PNG."""
+    if fmt not in figures.FIGURE_FORMATS:
+        raise Http404("No such chart format.")
+    exclude_flagged = exclude_flagged_of(request)
+    panels = []
+    for group, data in pooling.pooled(exclude_flagged):
+        panel = group_panel(group, data)
+        if exclude_flagged:
+            excluded = len(pooling.excluded_for(group.batches, True))
+            said = f"Annotators flagged by attention checks excluded ({excluded})"
+            panel.note = f"{panel.note}\n{said}" if panel.note else said
+        panels.append(panel)
+    response = HttpResponse(
+        figures.results_figure(panels, fmt), content_type=figures.CONTENT_TYPES[fmt]
+    )
+    if request.GET.get("download") == "1":
+        attachment(response, exports.pooled_filename("chart", fmt, exclude_flagged))
+    return response
+
+
+@require_GET
+@role_required(Role.RESEARCHER, Role.ADMIN)
+def overview_export(request: HttpRequest, what: str, fmt: str) -> HttpResponse:
+    """The pooled page's table as CSV, JSON Lines, LaTeX or Markdown; audited."""
+    if fmt not in exports.POOLED_FORMATS_OF.get(what, ()):
+        raise Http404("No such export.")
+    exclude_flagged = exclude_flagged_of(request)
+    target = f"pooled {what}.{fmt}" + (" without flagged annotators" if exclude_flagged else "")
+    audit(request.user, AuditEvent.Action.EXPORT, None, target)
+    lines = exports.export_pooled(what, fmt, exclude_flagged=exclude_flagged)
+    response = StreamingHttpResponse(lines, content_type=exports.CONTENT_TYPES[fmt])
+    return attachment(response, exports.pooled_filename(what, fmt, exclude_flagged))

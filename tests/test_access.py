@@ -26,7 +26,13 @@ ACCESS = {
     "summary_quals": ("get", "summary", {}, {"annotator": 403, "researcher": 200, "admin": 200}),
     "results_overview": ("get", None, {}, {"annotator": 403, "researcher": 200, "admin": 200}),
     "batch_results": ("get", "batch", {}, {"annotator": 403, "researcher": 200, "admin": 200}),
-    "batch_chart": ("get", "batch", {}, {"annotator": 403, "researcher": 200, "admin": 200}),
+    "batch_chart": ("get", "chart", {}, {"annotator": 403, "researcher": 200, "admin": 200}),
+    "results_chart": (
+        "get", "pooled_chart", {}, {"annotator": 403, "researcher": 200, "admin": 200}
+    ),
+    "results_export": (
+        "get", "pooled_export", {}, {"annotator": 403, "researcher": 200, "admin": 200}
+    ),
     "batch_export": (
         "get", "export", {}, {"annotator": 403, "researcher": 200, "admin": 200}
     ),
@@ -59,6 +65,12 @@ def args_for(key: str | None, objects: dict) -> list:
         return []
     if key == "export":
         return [objects["batch"], "judgments", "csv"]
+    if key == "chart":
+        return [objects["batch"], "png"]
+    if key == "pooled_chart":
+        return ["svg"]
+    if key == "pooled_export":
+        return ["table", "csv"]
     return [objects[key]]
 
 

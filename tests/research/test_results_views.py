@@ -55,7 +55,8 @@ class TestBatchResults:
         assert rows["grammatical"]["r"].a_better == 12
         assert rows["factual"]["sign"].p_value == pytest.approx(2 * 0.5**12)
         content = response.content.decode()
-        assert "100.0%" in content and "<svg" in content
+        assert "100.0%" in content
+        assert f'src="{reverse("batch_chart", args=[judged.pk, "svg"])}"' in content
         assert "undefined: " in content  # alpha has no variation to measure
 
     def test_it_can_exclude_flagged_annotators_and_says_how_many(self, client, researcher, batch):
@@ -104,9 +105,9 @@ class TestBatchResults:
 
     def test_the_chart_downloads_as_valid_svg(self, client, researcher, judged):
         client.force_login(researcher)
-        response = client.get(reverse("batch_chart", args=[judged.pk]))
+        response = client.get(reverse("batch_chart", args=[judged.pk, "svg"]) + "?download=1")
         assert response["Content-Type"] == "image/svg+xml"
-        assert "attachment" in response["Content-Disposition"]
+        assert response["Content-Disposition"] == 'attachment; filename="study-chart.svg"'
         ET.fromstring(response.content)
 
     def test_exports_stream_and_are_audited(self, client, researcher, judged):

@@ -3,24 +3,38 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from evaluation.models import BatchNotFound, find_batch
-from research.exports import FORMATS, WHATS, export
+from research.exports import FORMATS, FORMATS_OF, POOLED_FORMATS_OF, WHATS, export, export_pooled
+
+POOLED = "pooled"  # in place of a batch: the pooled page (/results/)
 
 
 class Command(BaseCommand):
-    help = "Export a batch's judgments, comparisons, scores or results table as CSV or JSONL."
+    help = (
+        "Export a batch's judgments, comparisons, scores, results table, position bias, skips "
+        "or methods paragraph (formats per export: see --what); or, for the batch 'pooled', "
+        "the pooled page's table or methods."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("batch", help="Batch name or id.")
-        parser.add_argument("--what", choices=WHATS, default="judgments")
-        parser.add_argument("--format", choices=FORMATS, default="csv", dest="fmt")
+        parser.add_argument(
+            "batch",
+            help=f"Batch name or id, or {POOLED!r} for the pooled page (/results/; a batch of that "
+            "name is reached by its id).",
+        )
+        kinds = "; ".join(f"{w}: {', '.join(f)}" for w, f in FORMATS_OF.items())
+        parser.add_argument("--what", choices=WHATS, default="judgments", help=kinds)
+        parser.add_argument(
+            "--format", choices=FORMATS, dest="fmt", help="Default: the export's first format."
+        )
+        parser.add_argument(
+            "--exclude-flagged",
+            action="store_true",
+            help="Leave out the annotators flagged by attention checks (said in the file).",
+        )
         parser.add_argument("--output", help="File to write (default: standard output).")
 
     def handle(self, *args, **opts):
-        try:
-            batch = find_batch(opts["batch"])
-        except BatchNotFound as e:
-            raise CommandError(str(e)) from e
-        lines = export(batch, opts["what"], opts["fmt"])
+        lines = self.lines(opts)
         if not opts["output"]:
             for line in lines:
                 self.stdout.write(line, ending="")
@@ -35,3 +49,19 @@ class Command(BaseCommand):
         except OSError as e:
             raise CommandError(f"cannot write {opts['output']}: {e}") from e
         self.stderr.write(f"wrote {count} line(s) to {opts['output']}")
+
+    def lines(self, opts):
+        what, pooled = opts["what"], opts["batch"] == POOLED
+        kinds = POOLED_FORMATS_OF if pooled else FORMATS_OF
+        if what not in kinds:
+            raise CommandError(f"the pooled page exports {', '.join(kinds)}, not {what}")
+        fmt = opts["fmt"] or kinds[what][0]
+        if fmt not in kinds[what]:
+            raise CommandError(f"{what} exports as {', '.join(kinds[what])}, not {fmt}")
+        if pooled:
+            return export_pooled(what, fmt, exclude_flagged=opts["exclude_flagged"])
+        try:
+            batch = find_batch(opts["batch"])
+        except BatchNotFound as e:
+            raise CommandError(str(e)) from e
+        return export(batch, what, fmt, exclude_flagged=opts["exclude_flagged"])
