@@ -14,7 +14,6 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from evaluation.criteria import CRITERIA
 from evaluation.models import Batch
 
 
@@ -199,6 +198,3 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return f"participant {self.pk}"
-
-
-CRITERION_KEYS = [c.key for c in CRITERIA]

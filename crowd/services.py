@@ -13,8 +13,7 @@ from django.db.models import Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from evaluation.criteria import CRITERIA
-from evaluation.models import HAS_ROOM, TAKEN, Batch, Comparison, Role
+from evaluation.models import TAKEN, Batch, Comparison, Role
 from evaluation.services import release_leases
 
 from .models import (
@@ -143,6 +142,8 @@ def _check_admitting(study: CrowdStudy) -> None:
         raise StudyClosed("This study is not taking participants.")
     if study.batch.status == Batch.Status.PAUSED:
         raise StudyClosed("This study is paused: please try again later.")
+    if study.batch.status == Batch.Status.DRAFT:
+        raise StudyClosed("This study has not started yet.")
     if study.batch.status != Batch.Status.OPEN:
         raise StudyClosed("This study has closed.")
     if capacity(study).full:
@@ -166,8 +167,15 @@ def _lock(participant: Participant) -> Participant:
 
 
 def advance(participant: Participant) -> Participant:
-    """On to the study's next phase (inside the caller's transaction)."""
+    """On to the study's next phase (inside the caller's transaction).
+
+    Participants are on the batch's annotators only while judging: before, the judging pages
+    are closed to them, and after, nothing more is leased to them even when places free up.
+    """
+    leaving = participant.phase
     participant.phase = next_phase(participant.study, participant.phase)
+    if leaving == Phase.JUDGING:
+        _leave_batch(participant)
     if participant.phase == Phase.JUDGING:
         participant.study.batch.annotators.add(participant.user)
     if participant.phase == Phase.COMPLETE:
@@ -323,10 +331,3 @@ def after_judging(sender, user, batch, **kwargs) -> str | None:
             if participant.phase == Phase.JUDGING:
                 advance(participant)
     return phase_url(participant)
-
-
-def open_comparisons_left(batch: Batch) -> bool:
-    return Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=False).exists()
-
-
-CRITERION_KEYS = [c.key for c in CRITERIA]

@@ -194,8 +194,9 @@ class TestWholePath:
         judged, onward = judge_quota(client, study.batch)
         assert len(judged) == study.batch.items_per_annotator == 3
         assert onward.url == reverse("crowd_survey", args=[study.pk])
-        # Back to an earlier phase: redirected to the survey.
+        # Back to an earlier phase: redirected to the survey; no more judging for them.
         assert client.get(reverse("crowd_consent", args=[study.pk])).url == onward.url
+        assert client.get(reverse("annotate", args=[study.batch_id])).status_code == 404
         incomplete = client.post(onward.url, {"q0": "English"})
         assert incomplete.status_code == 400
         done = client.post(onward.url, {"q0": "English", "q1": "Daily"}, follow=True)
