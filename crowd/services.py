@@ -27,11 +27,17 @@ from .models import (
 )
 
 MAX_ID_LENGTH = 200
+# The assignmentId Mechanical Turk passes while a worker previews a HIT they have not accepted.
+MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
 MAX_ANSWER_LENGTH = 2000
 
 
 class BadLink(Exception):
     """The link lacks what it must carry; the message is for the participant."""
+
+
+class Preview(Exception):
+    """Mechanical Turk's preview of a HIT, before the worker accepts it: nobody to admit yet."""
 
 
 class StudyClosed(Exception):
@@ -94,6 +100,8 @@ def read_link(platform: str, params) -> tuple[str, str, str]:
         raise BadLink("This link is not for a platform this study knows.")
     names = LINK_PARAMETERS[platform]
     values = [(params.get(n) or "").strip() if n else "" for n in names]
+    if platform == Platform.MTURK and values[2] == MTURK_PREVIEW:
+        raise Preview()
     if not values[0]:
         raise BadLink("This link lacks your participant id: please open it from the platform.")
     if any(len(v) > MAX_ID_LENGTH for v in values):

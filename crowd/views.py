@@ -33,6 +33,9 @@ def join(request: HttpRequest, study_id: int, platform: str) -> HttpResponse:
         raise Http404("No such study.")
     try:
         participant = services.join(study, platform, request.GET)
+    except services.Preview:
+        message = "Accept the HIT to start: this is its preview."
+        return render(request, "crowd/closed.html", {"message": message, "preview": True})
     except services.BadLink as e:
         return render(request, "crowd/closed.html", {"message": str(e)}, status=400)
     except services.StudyClosed as e:
@@ -212,17 +215,18 @@ def _batch(batch_id: int) -> Batch:
 
 
 def _links(request: HttpRequest, study: CrowdStudy) -> list[tuple[str, str]]:
-    base = request.build_absolute_uri(
-        f"/crowd/{study.pk}/join/"
-    )  # the platform appends nothing else: the placeholders below are its own
+    """One link per platform. Prolific fills its {{%...%}} placeholders; Mechanical Turk's
+    ExternalQuestion appends workerId, assignmentId and hitId itself; the generic link's
+    PARTICIPANT_ID is for the researcher to replace."""
+    base = request.build_absolute_uri(f"/crowd/{study.pk}/join/")
     placeholders = {
-        Platform.PROLIFIC: "PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}"
+        Platform.PROLIFIC: "&PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}"
         "&SESSION_ID={{%SESSION_ID%}}",
-        Platform.MTURK: "workerId=${workerId}&assignmentId=${assignmentId}&hitId=${hitId}",
-        Platform.GENERIC: "participant=PARTICIPANT_ID",
+        Platform.MTURK: "",
+        Platform.GENERIC: "&participant=PARTICIPANT_ID",
     }
     return [
-        (Platform(p).label, f"{base}{p}/?key={study.token}&{placeholders[p]}")
+        (Platform(p).label, f"{base}{p}/?key={study.token}{placeholders[p]}")
         for p in LINK_PARAMETERS
     ]
 

@@ -50,7 +50,7 @@ class TestStudyManage:
         assert "8 places" in page
         assert f"key={study.token}" in page
         assert "PROLIFIC_PID={{%PROLIFIC_PID%}}" in page
-        assert "workerId=${workerId}" in page
+        assert f"/crowd/{study.pk}/join/mturk/?key={study.token}<" in page
         assert study.completion_code in page and study.screenout_code in page
 
     def test_a_bad_quota_is_refused_and_changes_nothing(self, client, admin_user):

@@ -76,6 +76,13 @@ class TestJoin:
         )  # fmt: skip
         assert Participant.objects.get(platform="generic").platform_id == "G1"
 
+    def test_an_mturk_preview_admits_nobody(self, client, study):
+        url = link(study, "mturk", pid="W1").replace("A1", "ASSIGNMENT_ID_NOT_AVAILABLE")
+        response = client.get(url)
+        assert response.status_code == 200
+        assert b"Accept the HIT" in response.content
+        assert Participant.objects.count() == 0
+
     def test_a_disabled_study_admits_nobody(self, client, study):
         study.enabled = False
         study.save()
