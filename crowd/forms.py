@@ -26,6 +26,7 @@ class CrowdStudyForm(forms.ModelForm):
             "show_guidelines",
             "training_pass_mark",
             "survey_questions",
+            "time_limit_minutes",
             "reward",
             "prolific_return_url",
             "mturk_return_url",

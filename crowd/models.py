@@ -71,6 +71,11 @@ class CrowdStudy(models.Model):
         max_length=500, blank=True, help_text="Usually empty: workers paste the code in the HIT."
     )
     generic_return_url = models.CharField(max_length=500, blank=True)
+    time_limit_minutes = models.PositiveIntegerField(
+        default=90,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 60)],
+        help_text="A participant idle this long, unfinished, times out when a place is needed.",
+    )
     reward = models.DecimalField(
         max_digits=8, decimal_places=2, default=0, help_text="Paid per participant."
     )
@@ -84,6 +89,10 @@ class CrowdStudy(models.Model):
                 name="crowd_study_pass_mark_range",
             ),
             models.CheckConstraint(condition=Q(reward__gte=0), name="crowd_study_reward_positive"),
+            models.CheckConstraint(
+                condition=Q(time_limit_minutes__gte=1, time_limit_minutes__lte=24 * 60),
+                name="crowd_study_time_limit_range",
+            ),
             models.CheckConstraint(
                 condition=~Q(completion_code="") & ~Q(completion_code=F("screenout_code")),
                 name="crowd_study_two_codes",

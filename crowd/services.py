@@ -6,17 +6,19 @@ import hmac
 import math
 import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.contrib.auth.models import Group, User
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
 
-from evaluation.models import TAKEN, Batch, Comparison, Role
+from evaluation.models import TAKEN, Assignment, Batch, Comparison, Role
 from evaluation.services import release_leases
 
 from .models import (
+    ENDED,
     LINK_PARAMETERS,
     PHASE_ORDER,
     TRAINING_ATTEMPTS,
@@ -154,8 +156,39 @@ def _check_admitting(study: CrowdStudy) -> None:
         raise StudyClosed("This study has not started yet.")
     if study.batch.status != Batch.Status.OPEN:
         raise StudyClosed("This study has closed.")
-    if capacity(study).full:
+    room = capacity(study)
+    if not room.full:
+        return
+    if room.judgments_open and time_out_idle(study):
+        room = capacity(study)
+    if room.full:
         raise StudyClosed("This study is full: thank you for your interest.")
+
+
+def time_out_idle(study: CrowdStudy, now=None) -> int:
+    """Unfinished participants idle for the study's time limit give their place back (phase
+    "returned", reason "timed out"), as the platform times them out: their places were all that
+    kept newcomers away. Idle: no phase change and nothing served or submitted since."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(minutes=study.time_limit_minutes)
+    recent = Assignment.objects.filter(batch=study.batch, annotator=OuterRef("user_id")).filter(
+        Q(served_at__gte=cutoff) | Q(submitted_at__gte=cutoff) | Q(lease_expires_at__gte=now)
+    )
+    idle = (
+        study.participants.exclude(phase__in=ENDED)
+        .filter(updated_at__lt=cutoff)
+        .exclude(Exists(recent))
+        .select_related("study__batch", "user")
+    )
+    timed_out = 0
+    for participant in idle:
+        participant.phase = Phase.RETURNED
+        participant.screened_out_reason = "timed out"
+        participant.finished_at = now
+        participant.save()
+        _leave_batch(participant)
+        timed_out += 1
+    return timed_out
 
 
 def _new_participant_user() -> User:

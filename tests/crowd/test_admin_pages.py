@@ -27,6 +27,7 @@ def study_form(**overrides) -> dict:
         "show_guidelines": "on",
         "training_pass_mark": "0.8",
         "survey_questions": "First language?",
+        "time_limit_minutes": "90",
         "reward": "1.50",
         "prolific_return_url": "https://app.prolific.com/submissions/complete?cc={code}",
         "mturk_return_url": "",

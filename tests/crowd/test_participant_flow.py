@@ -3,9 +3,12 @@ survey, completion; screen-outs; resuming; only the current phase is reachable."
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from crowd.models import Participant, Phase
 from evaluation.models import Assignment, Judgment
@@ -127,6 +130,35 @@ class TestCapacity:
         assert b"full" in Client().get(link(study, pid="P1")).content
         first.post(reverse("crowd_consent", args=[study.pk]), {"consent": "no"})
         assert Client().get(link(study, pid="P1")).status_code == 302
+
+    def test_an_idle_participant_times_out_when_their_place_is_needed(self, db):
+        study = make_study(crowd_batch(n_docs=2, k=1, quota=2), time_limit_minutes=60)
+        idle = Client()
+        idle.get(link(study, pid="P0"))
+        assert b"full" in Client().get(link(study, pid="P1")).content
+        Participant.objects.filter(platform_id="P0").update(
+            updated_at=timezone.now() - timedelta(minutes=61)
+        )
+        assert Client().get(link(study, pid="P1")).status_code == 302
+        p0 = Participant.objects.get(platform_id="P0")
+        assert (p0.phase, p0.screened_out_reason) == (Phase.RETURNED, "timed out")
+        assert b"left this study" in idle.get(link(study, pid="P0"), follow=True).content
+
+    def test_a_participant_holding_a_lease_is_not_timed_out(self, db):
+        study = make_study(
+            crowd_batch(n_docs=2, k=1, quota=2),
+            consent_text="", show_guidelines=False, time_limit_minutes=60,
+        )  # fmt: skip
+        study.training.all().delete()
+        busy = Client()
+        busy.get(link(study, pid="P0"))
+        busy.get(reverse("annotate", args=[study.batch_id]) + "?start")
+        Participant.objects.filter(platform_id="P0").update(
+            updated_at=timezone.now() - timedelta(minutes=61)
+        )
+        Assignment.objects.update(served_at=timezone.now() - timedelta(minutes=61))
+        assert b"full" in Client().get(link(study, pid="P1")).content
+        assert Participant.objects.get(platform_id="P0").phase == Phase.JUDGING
 
     def test_a_paused_batch_admits_nobody(self, study):
         type(study.batch).objects.filter(pk=study.batch_id).update(status="paused")
