@@ -28,6 +28,7 @@ COLUMNS = [
     "finished_at",
     "minutes",
     "completion",
+    "screened_out_reason",
     "flagged",
     "survey_answers",
 ]
@@ -57,6 +58,7 @@ def _rows(study: CrowdStudy, platform_ids: bool) -> Iterator[list]:
             p.finished_at.isoformat() if p.finished_at else None,
             r.minutes,
             r.completion,
+            p.screened_out_reason,
             p.flagged,
             p.survey_answers,
         ]

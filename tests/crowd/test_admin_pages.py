@@ -211,6 +211,7 @@ class TestExport:
             "30.0",
         )
         assert json.loads(pa["survey_answers"]) == {}
+        assert pa["screened_out_reason"] == "" and pa["flagged"] == "False"
 
     def test_researchers_get_the_judgments_pseudonyms(self, client, researcher, ran_study):
         client.force_login(researcher)
