@@ -128,7 +128,10 @@ def training(request: HttpRequest, study_id: int) -> HttpResponse:
     context = {"study": study, "attempt": participant.training_attempts + 1}
     if request.method == "POST":
         answers = _training_answers(request, items)
-        result = services.grade_training(participant, answers)
+        try:
+            result = services.grade_training(participant, answers)
+        except services.BadLink:  # a second submission of an attempt already graded
+            return redirect(services.phase_url(Participant.objects.get(pk=participant.pk)))
         context |= {
             "result": result,
             "items": _training_items(items, answers, result.correct),

@@ -201,6 +201,20 @@ class TestScreenOut:
         ended = client.get(reverse("crowd_ended", args=[study.pk]))
         assert study.screenout_code.encode() in ended.content
 
+    def test_a_training_attempt_graded_twice_at_once_counts_once(self, client, study):
+        from crowd import services
+
+        client.get(link(study))
+        client.post(reverse("crowd_consent", args=[study.pk]), {"consent": "yes"})
+        client.post(reverse("crowd_guidelines", args=[study.pk]))
+        participant = Participant.objects.get()
+        services.grade_training(participant, {})  # first attempt, failed
+        stale = Participant.objects.get()
+        services.grade_training(stale, {})  # second, failed: screened out
+        with pytest.raises(services.BadLink):
+            services.grade_training(stale, {})
+        assert Participant.objects.get().training_attempts == 2
+
     def test_a_wrong_consent_answer_is_refused(self, client, study):
         client.get(link(study))
         response = client.post(reverse("crowd_consent", args=[study.pk]), {"consent": "maybe"})
