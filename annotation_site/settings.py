@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "evaluation",
     "scoring",
     "research",
+    "crowd",
 ]
 
 MIDDLEWARE = [
@@ -216,6 +217,12 @@ QUALS_DTYPE = os.getenv("QUALS_DTYPE", "float32")
 IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", 50 * 1024 * 1024)
 IMPORT_MAX_DOCUMENTS = envint("IMPORT_MAX_DOCUMENTS", 20000)
 IMPORT_MAX_FIELD_CHARS = envint("IMPORT_MAX_FIELD_CHARS", 100_000)
+
+# Crowd studies' pay calculator: the hourly floor and recommendation participants are paid
+# against (Prolific's researcher guidance: about 6 and 9 pounds an hour), in CROWD_PAY_CURRENCY.
+CROWD_PAY_CURRENCY = os.getenv("CROWD_PAY_CURRENCY", "GBP")
+CROWD_PAY_FLOOR_PER_HOUR = float(os.getenv("CROWD_PAY_FLOOR_PER_HOUR", "6.00"))
+CROWD_PAY_RECOMMENDED_PER_HOUR = float(os.getenv("CROWD_PAY_RECOMMENDED_PER_HOUR", "9.00"))
 
 LOGGING = {
     "version": 1,

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import path
+from django.urls import include, path
 
 from evaluation import views as evaluation_views
 from research import dashboard, results
@@ -46,5 +46,6 @@ urlpatterns = [
     path("manage/accounts/", dashboard.accounts, name="accounts"),
     path("manage/accounts/passwords.csv", dashboard.accounts_csv, name="accounts_csv"),
     path("manage/accounts/<int:user_id>/active/", dashboard.account_active, name="account_active"),
+    path("", include("crowd.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -229,8 +229,15 @@ def _check_due(batch: Batch, served: Served) -> bool:
     return bool(batch.check_every) and (served.items + 1) % batch.check_every == 0
 
 
+def at_quota(batch: Batch, served: Served) -> bool:
+    """Whether the annotator was served the batch's quota (items_per_annotator; 0 is none)."""
+    return bool(batch.items_per_annotator) and served.items >= batch.items_per_annotator
+
+
 def _lease_new(user, batch: Batch, now: datetime, expires: datetime) -> Assignment | None:
     served = _served(user, batch)
+    if at_quota(batch, served):  # the count is already in hand: no query more
+        return None
     if _check_due(batch, served):
         check = _lease_from(user, batch, now, expires, served, is_check=True)
         if check is not None:

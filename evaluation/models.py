@@ -65,6 +65,7 @@ def user_role(user: AbstractBaseUser | AnonymousUser) -> str | None:
 
 
 MAX_LEASE_MINUTES = 24 * 60
+MAX_ITEMS_PER_ANNOTATOR = 100_000
 
 
 def _words(text: str) -> list[str]:
@@ -128,6 +129,13 @@ class Batch(models.Model):
     check_threshold = models.FloatField(
         default=0.7, help_text="Annotators whose check accuracy is below this are flagged."
     )
+    # A quota: no annotator is served more than this many comparisons (checks, skips and
+    # given-back leases included: what they were served), e.g. 20 per crowd participant.
+    items_per_annotator = models.PositiveIntegerField(
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_ITEMS_PER_ANNOTATOR)],
+        help_text="Comparisons served to each annotator at most (0: no limit).",
+    )
     annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="annotation_batches"
     )
@@ -159,6 +167,12 @@ class Batch(models.Model):
             models.CheckConstraint(
                 condition=Q(lease_minutes__gte=1, lease_minutes__lte=MAX_LEASE_MINUTES),
                 name="batch_lease_minutes_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    items_per_annotator__gte=0, items_per_annotator__lte=MAX_ITEMS_PER_ANNOTATOR
+                ),
+                name="batch_items_per_annotator_range",
             ),
             models.CheckConstraint(
                 condition=Q(check_threshold__gte=0, check_threshold__lte=1),

@@ -13,6 +13,7 @@ from .criteria import CRITERIA, SHOWN_CHOICES, keyboard_map
 from .models import Assignment, Batch, Role, user_role
 from .progress import with_progress
 from .roles import role_required
+from .signals import after_work_url
 
 
 def batches_for_annotator(user: User) -> QuerySet[Batch]:
@@ -95,6 +96,9 @@ def annotate(request: HttpRequest, batch_id: int) -> HttpResponse:
 
 
 def _stopped(request: HttpRequest, batch: Batch, message: str | None) -> HttpResponse:
+    onward = None if message else after_work_url(request.user, batch)
+    if onward:
+        return redirect(onward)
     done, available = engine.progress_for(request.user, batch)
     context = {"batch": batch, "message": message, "done": done}
     return render(request, "evaluation/finished.html", context)
@@ -162,6 +166,9 @@ def _next_fragment(
 ) -> HttpResponse:
     """The next comparison as the htmx fragment, or the finished notice (with the reason)."""
     if item is None:
+        onward = None if message else after_work_url(request.user, batch)
+        if onward:  # a full page elsewhere, not a fragment
+            return HttpResponse(status=204, headers={"HX-Redirect": onward})
         done, _ = engine.progress_for(request.user, batch)
         context = {"batch": batch, "message": message, "done": done}
         response = render(request, "evaluation/finished.html#work", context)

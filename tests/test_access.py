@@ -5,9 +5,12 @@ The table must name every URL of the site: a new view without a row here fails t
 
 from __future__ import annotations
 
-import pytest
-from django.urls import URLPattern, get_resolver, reverse
+from collections.abc import Iterator
 
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from crowd.models import CrowdStudy, Participant
 from evaluation import assignments as engine
 from scoring.tasks import score_rouge
 from tests.conftest import make_user
@@ -55,9 +58,58 @@ ACCESS = {
     "account_active": (
         "post", "annotator", {"active": "1"}, {"annotator": 403, "researcher": 403, "admin": 302}
     ),
+    # The platform link is public: without the study's key it is not found, for anybody.
+    "crowd_join": (
+        "get", "join", {"PROLIFIC_PID": "x"},
+        {"anonymous": 404, "annotator": 404, "researcher": 404, "admin": 404},
+    ),
+    # A participant's phase pages: only the study's participants, each sent to their current
+    # phase (consent here); 403 for other users.
+    "crowd_consent": (
+        "get", "study", {},
+        {"annotator": 403, "researcher": 403, "admin": 403, "participant": 200},
+    ),
+    "crowd_guidelines": (
+        "get", "study", {},
+        {"annotator": 403, "researcher": 403, "admin": 403, "participant": 302},
+    ),
+    "crowd_training": (
+        "get", "study", {},
+        {"annotator": 403, "researcher": 403, "admin": 403, "participant": 302},
+    ),
+    "crowd_survey": (
+        "get", "study", {},
+        {"annotator": 403, "researcher": 403, "admin": 403, "participant": 302},
+    ),
+    "crowd_complete": (
+        "get", "study", {},
+        {"annotator": 403, "researcher": 403, "admin": 403, "participant": 302},
+    ),
+    "crowd_ended": (
+        "get", "study", {},
+        {"annotator": 403, "researcher": 403, "admin": 403, "participant": 302},
+    ),
+    "crowd_withdraw": (
+        "post", "study", {},
+        {"annotator": 403, "researcher": 403, "admin": 403, "participant": 302},
+    ),
+    "crowd_study": ("get", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 200}),
+    "crowd_training_upload": (
+        "post", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 400}
+    ),
+    "crowd_participants": ("get", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 200}),
+    "crowd_flag": (
+        "post", "flag", {"flagged": "1"}, {"annotator": 403, "researcher": 403, "admin": 302}
+    ),
+    "crowd_export": (
+        "get", "crowd_export", {}, {"annotator": 403, "researcher": 200, "admin": 200}
+    ),
 }  # fmt: skip
 UNCHECKED = {"login", "logout"}  # public by design
-FORMS = {"batch_new", "batch_manage", "accounts"}  # GET shows the form, POST submits it
+FORMS = {
+    "batch_new", "batch_manage", "accounts", "crowd_consent", "crowd_guidelines",
+    "crowd_training", "crowd_survey", "crowd_study",
+}  # fmt: skip  # GET shows the form, POST submits it
 
 
 def args_for(key: str | None, objects: dict) -> list:
@@ -71,15 +123,26 @@ def args_for(key: str | None, objects: dict) -> list:
         return ["svg"]
     if key == "pooled_export":
         return ["table", "csv"]
+    if key == "crowd_export":
+        return [objects["batch"], "csv"]
+    if key == "join":
+        return [objects["study"], "prolific"]
+    if key == "flag":
+        return [objects["batch"], objects["participant"]]
     return [objects[key]]
 
 
+def _names(patterns) -> Iterator[str]:
+    """Every named URL, through include()s; not the Django admin's (its own namespace)."""
+    for p in patterns:
+        if isinstance(p, URLPattern) and p.name:
+            yield p.name
+        elif isinstance(p, URLResolver) and p.namespace is None:
+            yield from _names(p.url_patterns)
+
+
 def site_url_names() -> set[str]:
-    return {
-        p.name
-        for p in get_resolver().url_patterns
-        if isinstance(p, URLPattern) and p.name and p.name not in UNCHECKED
-    }
+    return set(_names(get_resolver().url_patterns)) - UNCHECKED
 
 
 def test_the_table_covers_every_url():
@@ -98,7 +161,14 @@ def world(db, batch, monkeypatch):
     batch.save()
     batch.annotators.add(users["annotator"])
     assignment = engine.lease_next(users["annotator"], batch)
+    study = CrowdStudy.objects.create(batch=batch, enabled=True)
+    users["participant"] = make_user("p-someone", "annotator")
+    participant = Participant.objects.create(
+        user=users["participant"], study=study, platform="prolific", platform_id="X"
+    )
     objects = {
+        "study": study.pk,
+        "participant": participant.pk,
         "batch": batch.pk,
         "assignment": assignment.pk,
         "summary": assignment.comparison.summary_a_id,
@@ -107,9 +177,14 @@ def world(db, batch, monkeypatch):
     return users, objects
 
 
+ROLES = ["anonymous", "annotator", "researcher", "admin"]
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("name", sorted(ACCESS))
-@pytest.mark.parametrize("role", ["anonymous", "annotator", "researcher", "admin"])
+@pytest.mark.parametrize(
+    "name, role",
+    [(n, r) for n in sorted(ACCESS) for r in ROLES + sorted(set(ACCESS[n][3]) - set(ROLES))],
+)
 def test_each_role_gets_what_it_should(client, world, name, role):
     users, objects = world
     method, key, data, expected = ACCESS[name]
@@ -117,7 +192,9 @@ def test_each_role_gets_what_it_should(client, world, name, role):
     if role != "anonymous":
         client.force_login(users[role])
     response = getattr(client, method)(url, data)
-    if role == "anonymous":
+    if role in expected:
+        assert response.status_code == expected[role], f"{role} on {name}"
+    elif role == "anonymous":
         assert response.status_code == 302
         assert response.url.startswith(reverse(LOGIN))
     else:
@@ -131,7 +208,7 @@ def test_each_role_gets_what_it_should(client, world, name, role):
 def test_get_only_views_refuse_post(client, world, name):
     users, objects = world
     _, key, _, expected = ACCESS[name]
-    role = next(r for r, code in expected.items() if code != 403)
+    role = next(r for r, code in expected.items() if code != 403 and r in users)
     client.force_login(users[role])
     url = reverse(name, args=args_for(key, objects))
     assert client.post(url).status_code == 405
@@ -142,7 +219,7 @@ def test_get_only_views_refuse_post(client, world, name):
 def test_post_only_views_refuse_get(client, world, name):
     users, objects = world
     _, key, _, expected = ACCESS[name]
-    role = next(r for r, code in expected.items() if code != 403)
+    role = next(r for r, code in expected.items() if code != 403 and r in users)
     client.force_login(users[role])
     url = reverse(name, args=args_for(key, objects))
     assert client.get(url).status_code == 405
