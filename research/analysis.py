@@ -559,9 +559,15 @@ class ComparisonLevel:
     holm_p: float | None = None
 
 
+# Comparisons x resamples up to which the page runs the two-way bootstrap (about 0.25 s per
+# criterion, statistics.TWO_WAY_SECONDS_PER_DRAW); beyond it the page says what it would cost.
+TWO_WAY_MAX_WORK = 10_000_000
+
+
 def comparison_level(data: Judgments, criterion: str) -> ComparisonLevel:
-    """The two-way (annotator x comparison) bootstrap is not run: about 17 s at a million
-    judgments, too slow for a page; the intervals resample comparisons only."""
+    """The two-way (annotator x comparison) bootstrap runs where the design is crossed and the
+    work is at most TWO_WAY_MAX_WORK (about 17 s at a million judgments otherwise); where it
+    does not, `net.two_way_reason` says why and the intervals resample comparisons only."""
     mask = data.criterion == CRITERIA.index(criterion)
     comparison, annotator, verdict = data.comparison[mask], data.annotator[mask], data.verdict[mask]
     _, means = statistics.comparison_means(comparison, verdict)
@@ -573,7 +579,7 @@ def comparison_level(data: Judgments, criterion: str) -> ComparisonLevel:
         criterion,
         statistics.sign_flip_test(means, seed=BOOTSTRAP_SEED),
         statistics.net_preference(
-            comparison, annotator, verdict, seed=BOOTSTRAP_SEED, two_way=False
+            comparison, annotator, verdict, seed=BOOTSTRAP_SEED, max_two_way_work=TWO_WAY_MAX_WORK
         ),
         statistics.win_rate(comparison, verdict, seed=BOOTSTRAP_SEED),
         position,
@@ -601,6 +607,48 @@ def design_of(data: Judgments) -> statistics.Crossing:
         return statistics.design_crossing([], [])
     mask = data.criterion == np.bincount(data.criterion).argmax()
     return statistics.design_crossing(data.comparison[mask], data.annotator[mask])
+
+
+@dataclass
+class PowerHint:
+    """How many comparisons the primary test needs, clustering included: the judgment shares
+    and the within-comparison correlation (ICC) of the data in hand, K = the mean annotators
+    per comparison rounded, the simulated power of the sign-flip test at the comparisons
+    observed, and the smallest number of comparisons whose simulated power reaches 80%."""
+
+    criterion: str
+    pilot: statistics.Pilot
+    k: int | None
+    rho: float | None  # as used: a negative ICC is taken as 0 (no clustering)
+    power_now: statistics.Power | None
+    needed: statistics.PowerSearch | None
+    reason: str = ""
+
+    @property
+    def design_effect(self) -> float | None:
+        return None if self.k is None else 1 + (self.k - 1) * self.rho
+
+
+def power_hint(data: Judgments, criterion: str, *, n_sim: int = 2000) -> PowerHint:
+    mask = data.criterion == CRITERIA.index(criterion)
+    pilot = statistics.pilot_estimates(data.comparison[mask], data.verdict[mask])
+    if pilot.rho is None or pilot.k is None:
+        return PowerHint(criterion, pilot, None, None, None, None, pilot.reason)
+    k, rho = max(1, round(pilot.k)), min(1.0, max(0.0, pilot.rho))
+    shares = pilot.shares
+    power_now = statistics.simulate_power(
+        shares, k, pilot.comparisons, rho, n_sim=n_sim, seed=BOOTSTRAP_SEED
+    )
+    needed = statistics.comparisons_for_power(shares, k, rho, n_sim=n_sim, seed=BOOTSTRAP_SEED)
+    return PowerHint(criterion, pilot, k, rho, power_now, needed, needed.reason)
+
+
+def reliability(data: Judgments, criterion: str) -> statistics.AlphaBootstrap:
+    """Ordinal alpha and raw agreement with comparison-bootstrap intervals (seeded)."""
+    mask = data.criterion == CRITERIA.index(criterion)
+    return statistics.alpha_bootstrap(
+        data.comparison[mask], data.annotator[mask], data.verdict[mask], seed=BOOTSTRAP_SEED
+    )
 
 
 # ---------------------------------------------------------------------------------------------

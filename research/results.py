@@ -52,6 +52,8 @@ def criterion_rows(data: analysis.Judgments) -> list[dict]:
                 "hint": analysis.sample_size_hint(
                     r.b_better, r.a_better, ties=r.equal, judgments_per_comparison=per_comparison
                 ),
+                "power": analysis.power_hint(data, criterion),
+                "reliability": analysis.reliability(data, criterion),
                 "alpha": analysis.krippendorff_alpha(data, criterion),
                 "pairwise": analysis.pairwise_agreement(data, criterion),
             }

@@ -33,6 +33,9 @@ from scipy import sparse, stats
 SEED = 20210517
 EXACT_MAX = 20  # exact sign-flip enumeration up to 2**20 sign patterns
 BLOCK = 4_000_000  # elements per vectorised block, to bound memory
+# Measured cost of the two-way bootstrap per comparison and resample: 17 s for 333k
+# comparisons x 2,000 resamples on two cores (bench/statistics_bench.py).
+TWO_WAY_SECONDS_PER_DRAW = 17 / (333_333 * 2000)
 
 
 @dataclass(frozen=True)
@@ -307,10 +310,15 @@ def net_preference(
     n_resamples: int = 2000,
     seed: int = SEED,
     two_way: bool = True,
+    max_two_way_work: int | None = None,
 ) -> NetPreference:
     """See NetPreference. The two-way interval is computed when `two_way` and
     `design_crossing` says the design is crossed; otherwise it is None and `two_way_reason`
-    says why. Both bootstraps use `seed` (the same stream, comparison bootstrap first)."""
+    says why. Both bootstraps use `seed` (the same stream, comparison bootstrap first).
+
+    The two-way bootstrap costs about TWO_WAY_SECONDS_PER_DRAW per comparison and resample;
+    with `max_two_way_work`, it is skipped (and the reason gives the time it would take) when
+    comparisons x resamples exceeds it, so that a page stays fast."""
     verdict = _codes(verdict)
     annotator = np.asarray(annotator)
     _, counts = comparison_counts(comparison, verdict)
@@ -325,8 +333,16 @@ def net_preference(
     rng = np.random.default_rng(seed)
     totals = _pattern_totals(counts, n_resamples, rng)
     ci = _percentile_interval((totals[:, 2] - totals[:, 0]) / totals.sum(axis=1))
-    crossing = design_crossing(comparison, annotator) if two_way else None
+    work = len(counts) * n_resamples
+    too_slow = max_two_way_work is not None and work > max_two_way_work
+    crossing = design_crossing(comparison, annotator) if two_way and not too_slow else None
     two_way_ci, why = None, crossing.reason if crossing else "not asked for"
+    if too_slow:
+        why = (
+            f"the two-way bootstrap over annotators as well would take about "
+            f"{work * TWO_WAY_SECONDS_PER_DRAW:.0f} s here ({len(counts):,} comparisons x "
+            f"{n_resamples:,} resamples), too slow for a page"
+        )
     if crossing and crossing.crossed:
         two_way_ci = _percentile_interval(
             _two_way_net(np.asarray(comparison), annotator, verdict, n_resamples, rng)
