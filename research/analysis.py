@@ -32,7 +32,7 @@ import io
 import math
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from typing import NamedTuple
 
@@ -754,9 +754,15 @@ class MetricAgreement:
     kendall_p: float | None
     tau_comparisons: int
     tau_reason: str = ""
+    # Tie-aware pairwise accuracy (Deutsch et al. 2023) over the `tau_comparisons`.
+    tie_aware: statistics.TieAwareAccuracy | None = None
+    # The metric version the figures use, and the scores of other versions left out.
+    version: str = ""
+    other_versions: dict[str, int] = field(default_factory=dict)
 
 
 NOT_SCORED = "not scored yet"
+TIE_AWARE_RESAMPLES = 1000
 
 
 def metric_agreement(
@@ -772,24 +778,40 @@ def metric_agreement(
         .order_by("id")
         .values_list("id", "summary_a_id", "summary_b_id")
     )
-    scores = _scores(batch_ids, metric)
+    scores, version, others = _scores(batch_ids, metric)
     rows = []
     for cid, sa, sb in pairs.iterator(chunk_size=CHUNK):
         rows.append((cid, scores.get(sa, NOT_SCORED), scores.get(sb, NOT_SCORED)))
     if majorities is None:
         majorities = factual_majorities(batch_ids)
-    return compare_metric_with_humans(metric, rows, majorities)
+    result = compare_metric_with_humans(metric, rows, majorities)
+    return replace(result, version=version, other_versions=others)
 
 
-def _scores(batch_ids: list[int], metric: str) -> dict[int, float | str]:
-    """summary id -> value, or the reason it has no score."""
+def other_version(version: str) -> str:
+    return f"scored by another version ({version}): re-score to include it"
+
+
+def _scores(batch_ids: list[int], metric: str) -> tuple[dict[int, float | str], str, dict]:
+    """(summary id -> value or the reason it has no score, the version used, {other version:
+    scores left out}). Scores of different versions (another QUALS mode or model, another
+    package) are never mixed: the current version is that of the most recently computed
+    score, and a summary scored by another one counts as missing, with the reason."""
     query = MetricScore.objects.filter(
         summary__document__batch_id__in=batch_ids, metric=metric
-    ).values_list("summary_id", "status", "value", "reason")
-    return {
-        sid: value if status == MetricScore.Status.OK else (reason or "no score")
-        for sid, status, value, reason in query.iterator(chunk_size=CHUNK)
-    }
+    ).values_list("summary_id", "status", "value", "reason", "version", "computed_at")
+    rows = list(query.iterator(chunk_size=CHUNK))
+    if not rows:
+        return {}, "", {}
+    current = max(rows, key=lambda r: r[5])[4]
+    scores, others = {}, Counter()
+    for sid, status, value, reason, version, _ in rows:
+        if version != current:
+            others[version] += 1
+            scores[sid] = other_version(version)
+        else:
+            scores[sid] = value if status == MetricScore.Status.OK else (reason or "no score")
+    return scores, current, dict(others)
 
 
 def majorities_of(rows: Judgments | Iterable[Sequence], criterion: str) -> dict[int, int]:
@@ -841,6 +863,9 @@ def compare_metric_with_humans(
             deltas.append(delta)
             humans.append(human)
     tau, p, reason = _kendall_tau_b(deltas, humans)
+    tie_aware = statistics.tie_aware_accuracy(
+        deltas, humans, n_resamples=TIE_AWARE_RESAMPLES, seed=BOOTSTRAP_SEED
+    )
     agree, disagree = buckets["agree"], buckets["disagree"]
     return MetricAgreement(
         metric=metric,
@@ -858,6 +883,7 @@ def compare_metric_with_humans(
         kendall_p=p,
         tau_comparisons=len(deltas),
         tau_reason=reason,
+        tie_aware=tie_aware,
     )
 
 

@@ -106,6 +106,7 @@ def batch_results(request: HttpRequest, batch_id: int) -> HttpResponse:
         "exclude_flagged": exclude_flagged,
         "excluded_judgments": len(everyone.criterion) - len(data.criterion),
         "seed": analysis.BOOTSTRAP_SEED,
+        "tie_aware_resamples": analysis.TIE_AWARE_RESAMPLES,
         "whats": exports.WHATS,
         "formats": exports.FORMATS,
     }
