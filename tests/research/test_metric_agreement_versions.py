@@ -102,3 +102,19 @@ class TestMetricVersions:
         score(comparison.summary_b, 0.2, "v1", 1)
         result = metric_agreement([batch.pk], "rouge1")
         assert (result.version, result.other_versions) == ("v1", {})
+
+
+class TestTieAwareGridBootstrap:
+    def test_the_grid_interval_of_a_large_study_matches_the_every_epsilon_interval(self):
+        from research.statistics import tie_aware_accuracy
+
+        rng = np.random.default_rng(8)
+        n = 3000
+        humans = rng.choice([-1, 0, 1], p=[0.3, 0.3, 0.4], size=n)
+        deltas = rng.normal(0.2 * humans, 0.3)
+        exact = tie_aware_accuracy(deltas, humans, n_resamples=400, max_exact_work=10**9)
+        grid = tie_aware_accuracy(deltas, humans, n_resamples=400, max_exact_work=0)
+        assert exact.ci_method == "every epsilon" and "quantiles" in grid.ci_method
+        assert (grid.accuracy, grid.epsilon) == (exact.accuracy, exact.epsilon)
+        assert grid.ci.low == pytest.approx(exact.ci.low, abs=0.006)
+        assert grid.ci.high == pytest.approx(exact.ci.high, abs=0.006)
