@@ -129,3 +129,18 @@ class TestPowerHint:
         single = judgments([1, 2, 3], [1, 1, 1], [1, 1, -1])
         hint = analysis.power_hint(single, "factual")
         assert hint.needed is None and "judged twice or more" in hint.reason
+
+
+class TestTwoWayNormalLimit:
+    def test_a_large_crossed_study_gets_the_interval_of_a_naive_pigeonhole_loop(self, monkeypatch):
+        monkeypatch.setattr(analysis, "TWO_WAY_MAX_WORK", 1000)  # as if the study were huge
+        comparison, annotator, verdict = study(n=4000, annotators=40, rho=0.3)
+        # Annotators who differ: a per-annotator lean, so that resampling them matters.
+        lean = np.random.default_rng(4).random(40) < 0.3
+        verdict = np.where(lean[annotator] & (verdict == -1), 0, verdict)
+        level = analysis.comparison_level(judgments(comparison, annotator, verdict), "factual")
+        assert "normal limit" in level.net.two_way_method and level.net.two_way_reason == ""
+        expected = naive_pigeonhole(comparison, annotator, verdict, n_resamples=600)
+        close_interval(level.net.two_way_ci, expected, share=0.15)
+        one_way = level.net.ci.high - level.net.ci.low
+        assert level.net.two_way_ci.high - level.net.two_way_ci.low > one_way
