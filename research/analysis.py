@@ -563,7 +563,9 @@ class ComparisonLevel:
 TWO_WAY_MAX_WORK = 10_000_000
 
 
-def comparison_level(data: Judgments, criterion: str) -> ComparisonLevel:
+def comparison_level(
+    data: Judgments, criterion: str, crossing: statistics.Crossing | None = None
+) -> ComparisonLevel:
     """The two-way (annotator x comparison) bootstrap runs where the design is crossed and the
     work is at most TWO_WAY_MAX_WORK (about 17 s at a million judgments otherwise); where it
     does not, `net.two_way_reason` says why and the intervals resample comparisons only."""
@@ -578,7 +580,12 @@ def comparison_level(data: Judgments, criterion: str) -> ComparisonLevel:
         criterion,
         statistics.sign_flip_test(means, seed=BOOTSTRAP_SEED),
         statistics.net_preference(
-            comparison, annotator, verdict, seed=BOOTSTRAP_SEED, max_two_way_work=TWO_WAY_MAX_WORK
+            comparison,
+            annotator,
+            verdict,
+            seed=BOOTSTRAP_SEED,
+            max_two_way_work=TWO_WAY_MAX_WORK,
+            crossing=crossing,
         ),
         statistics.win_rate(comparison, verdict, seed=BOOTSTRAP_SEED),
         position,
@@ -587,7 +594,8 @@ def comparison_level(data: Judgments, criterion: str) -> ComparisonLevel:
 
 def comparison_levels(data: Judgments) -> list[ComparisonLevel]:
     """Per criterion (CRITERIA order), with Holm's adjustment across the criteria."""
-    levels = [comparison_level(data, criterion) for criterion in CRITERIA]
+    crossing = design_of(data)  # the same assignments for every criterion: judged once
+    levels = [comparison_level(data, criterion, crossing) for criterion in CRITERIA]
     return with_holm(levels)
 
 

@@ -350,6 +350,7 @@ def net_preference(
     seed: int = SEED,
     two_way: bool = True,
     max_two_way_work: int | None = None,
+    crossing: Crossing | None = None,
 ) -> NetPreference:
     """See NetPreference. The two-way interval is computed when `two_way` and
     `design_crossing` says the design is crossed; otherwise it is None and `two_way_reason`
@@ -374,7 +375,9 @@ def net_preference(
     ci = _percentile_interval((totals[:, 2] - totals[:, 0]) / totals.sum(axis=1))
     work = len(counts) * n_resamples
     too_slow = max_two_way_work is not None and work > max_two_way_work
-    crossing = design_crossing(comparison, annotator) if two_way else None
+    if two_way and crossing is None:  # a caller may pass the design's, judged once
+        crossing = design_crossing(comparison, annotator)
+    crossing = crossing if two_way else None
     two_way_ci, why, method = None, crossing.reason if crossing else "not asked for", ""
     if crossing and crossing.crossed:
         values = None
