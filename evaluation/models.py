@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.lookups import GreaterThanOrEqual, LessThanOrEqual
 
 from .criteria import CRITERIA, VERDICT_CODES
 
@@ -101,6 +102,9 @@ def new_batch_secret() -> str:
     return secrets.token_hex(32)
 
 
+PLANNED_SUM_TOLERANCE = 1e-6
+
+
 class Batch(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", "Draft"
@@ -141,6 +145,23 @@ class Batch(models.Model):
     )
     annotator_groups = models.ManyToManyField(Group, blank=True, related_name="annotation_batches")
     source_filename = models.CharField(max_length=255, blank=True)
+    # The effect the batch is meant to detect (judgment shares; all three or none) and the
+    # expected within-comparison correlation: the batch page warns when the batch, at its K
+    # and number of comparisons, has under 80% simulated power to detect it.
+    planned_b_better = models.FloatField(
+        null=True, blank=True, help_text="Expected share of judgments with B better (0-1)."
+    )
+    planned_equal = models.FloatField(
+        null=True, blank=True, help_text="Expected share of judgments with equal (0-1)."
+    )
+    planned_a_better = models.FloatField(
+        null=True, blank=True, help_text="Expected share of judgments with A better (0-1)."
+    )
+    planned_rho = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Expected correlation of verdicts within a comparison (0-1; empty: 0.5).",
+    )
     # Seeds the batch's random draws (screen sides, the order of comparisons): they are
     # stored as drawn, and cannot be recomputed from ids without this secret.
     secret = models.CharField(max_length=64, default=new_batch_secret, editable=False)
@@ -181,6 +202,41 @@ class Batch(models.Model):
             models.CheckConstraint(
                 condition=Q(status__in=["draft", "open", "paused", "closed"]),
                 name="batch_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    planned_b_better__isnull=True,
+                    planned_equal__isnull=True,
+                    planned_a_better__isnull=True,
+                )
+                | (
+                    # NULL passes a CHECK: the three must be present, not only in range.
+                    Q(
+                        planned_b_better__isnull=False,
+                        planned_equal__isnull=False,
+                        planned_a_better__isnull=False,
+                    )
+                    & Q(planned_b_better__range=(0, 1))
+                    & Q(planned_equal__range=(0, 1))
+                    & Q(planned_a_better__range=(0, 1))
+                    & Q(
+                        GreaterThanOrEqual(
+                            F("planned_b_better") + F("planned_equal") + F("planned_a_better"),
+                            1 - PLANNED_SUM_TOLERANCE,
+                        )
+                    )
+                    & Q(
+                        LessThanOrEqual(
+                            F("planned_b_better") + F("planned_equal") + F("planned_a_better"),
+                            1 + PLANNED_SUM_TOLERANCE,
+                        )
+                    )
+                ),
+                name="batch_planned_shares_sum_to_one",
+            ),
+            models.CheckConstraint(
+                condition=Q(planned_rho__isnull=True) | Q(planned_rho__range=(0, 1)),
+                name="batch_planned_rho_range",
             ),
         ]
 

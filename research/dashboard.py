@@ -31,8 +31,9 @@ from scoring.metrics import BY_KEY
 from scoring.scorers import MetricUnavailable
 from scoring.services import start_batch_scoring
 
+from . import planning
 from .exports import csv_safe
-from .forms import AccountsForm, BatchSettingsForm, BatchUploadForm, CheckForm
+from .forms import AccountsForm, BatchSettingsForm, BatchUploadForm, CheckForm, PowerForm
 from .views import batch_or_404, polled_partial, scoring_context
 
 STATUS_ACTIONS = {
@@ -114,10 +115,44 @@ def progress_context(batch: Batch) -> dict:
     }
 
 
+def power_context(request: HttpRequest, batch: Batch) -> dict:
+    """The underpowered warning of an open batch (from its stored settings) and the what-if
+    power calculator, computed when its GET form is submitted (`plan` in the query)."""
+    warning = planning.underpowered_warning(batch)
+    initial = {
+        "k": batch.annotators_per_item,
+        "comparisons": batch.comparisons.filter(is_check=False).count() or None,
+        "better": batch.planned_b_better,
+        "equal": batch.planned_equal,
+        "worse": batch.planned_a_better,
+        "rho": batch.planned_rho,
+    }
+    asked = "plan" in request.GET
+    form = PowerForm(request.GET if asked else None, initial=initial)
+    result, problem = None, ""
+    if asked and form.is_valid():
+        result, problem = plan_from_form(form.cleaned_data)
+    return {"power_warning": warning, "power_form": form, "power": result, "power_problem": problem}
+
+
+def plan_from_form(data: dict) -> tuple[planning.PowerPlan | None, str]:
+    shares, rho, source = (data["better"], data["equal"], data["worse"]), data["rho"], "entered"
+    try:
+        if data["pilot"]:
+            pilot = planning.pilot_of(data["pilot"])
+            shares, source = pilot.shares, f"pilot batch {data['pilot'].name}, factual"
+            rho = planning.pilot_rho(pilot) if rho is None else rho
+        rho = planning.DEFAULT_RHO if rho is None else rho
+        return planning.plan(shares, data["k"], data["comparisons"], rho, source=source), ""
+    except planning.PlanError as e:
+        return None, str(e)
+
+
 @require_http_methods(["GET", "POST"])
 @role_required(Role.ADMIN)
 def batch_manage(request: HttpRequest, batch_id: int) -> HttpResponse:
     batch = batch_or_404(batch_id)
+    power = power_context(request, batch)  # before the form: an invalid form edits `batch`
     form = BatchSettingsForm(request.POST or None, instance=batch)
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
@@ -137,6 +172,7 @@ def batch_manage(request: HttpRequest, batch_id: int) -> HttpResponse:
         return redirect("batch_manage", batch.pk)
     context = {
         **progress_context(batch),
+        **power,
         "form": form,
         "check_form": CheckForm(),
         "accuracy": checks.check_accuracy(batch),

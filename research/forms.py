@@ -6,8 +6,10 @@ from django.db.models import Max
 
 from evaluation.criteria import CRITERIA
 from evaluation.importing import FORMATS
-from evaluation.models import TAKEN, Batch, Role
+from evaluation.models import PLANNED_SUM_TOLERANCE, TAKEN, Batch, Role
 from evaluation.services import MAX_ANNOTATORS_PER_ITEM
+
+MAX_PLANNED_COMPARISONS = 1_000_000
 
 
 class BatchUploadForm(forms.Form):
@@ -48,6 +50,10 @@ class BatchSettingsForm(forms.ModelForm):
             "check_threshold",
             "annotators",
             "annotator_groups",
+            "planned_b_better",
+            "planned_equal",
+            "planned_a_better",
+            "planned_rho",
         ]
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 8}),
@@ -84,6 +90,61 @@ class BatchSettingsForm(forms.ModelForm):
         if not 0 <= value <= 1:
             raise forms.ValidationError("A share between 0 and 1.")
         return value
+
+    def clean(self) -> dict:
+        """The intended effect: the three shares or none, each 0-1, summing to 1."""
+        data = super().clean()
+        names = ("planned_b_better", "planned_equal", "planned_a_better", "planned_rho")
+        for name in names:
+            value = data.get(name)
+            if value is not None and not 0 <= value <= 1:
+                self.add_error(name, "A share between 0 and 1.")
+        shares = [data.get(name) for name in names[:3]]
+        given = [s is not None for s in shares]
+        if any(given) and not all(given):
+            self.add_error(
+                None, "Give all three expected shares (B better, equal, A better) or none."
+            )
+        elif all(given) and abs(sum(shares) - 1) > PLANNED_SUM_TOLERANCE:
+            self.add_error(
+                None, f"The expected shares must sum to 1 (they sum to {sum(shares):g})."
+            )
+        return data
+
+
+class PowerForm(forms.Form):
+    """What-if power of the primary test: expected shares, or a finished pilot batch's."""
+
+    better = forms.FloatField(min_value=0, max_value=1, required=False, label="B better")
+    equal = forms.FloatField(min_value=0, max_value=1, required=False, label="Equal")
+    worse = forms.FloatField(min_value=0, max_value=1, required=False, label="B worse")
+    pilot = forms.ModelChoiceField(
+        Batch.objects.filter(status=Batch.Status.CLOSED).order_by("name"),
+        required=False,
+        help_text="A finished batch: its factual shares and correlation replace the above.",
+    )
+    k = forms.IntegerField(min_value=1, max_value=MAX_ANNOTATORS_PER_ITEM, label="K")
+    comparisons = forms.IntegerField(min_value=1, max_value=MAX_PLANNED_COMPARISONS)
+    rho = forms.FloatField(
+        min_value=0,
+        max_value=1,
+        required=False,
+        label="Within-comparison correlation",
+        help_text="Empty: the pilot's, or 0.5.",
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        shares = [data.get(n) for n in ("better", "equal", "worse")]
+        if data.get("pilot") and any(s is not None for s in shares):
+            self.add_error(None, "Give either the expected shares or a pilot batch, not both.")
+        elif not data.get("pilot") and None in shares:
+            self.add_error(None, "Give the three expected shares, or pick a pilot batch.")
+        elif None not in shares and abs(sum(shares) - 1) > PLANNED_SUM_TOLERANCE:
+            self.add_error(
+                None, f"The expected shares must sum to 1 (they sum to {sum(shares):g})."
+            )
+        return data
 
 
 class AccountsForm(forms.Form):

@@ -51,6 +51,8 @@ def criterion_rows(data: analysis.Judgments) -> list[dict]:
                 "hint": analysis.sample_size_hint(
                     r.b_better, r.a_better, ties=r.equal, judgments_per_comparison=per_comparison
                 ),
+                "power": analysis.power_hint(data, criterion),
+                "reliability": analysis.reliability(data, criterion),
                 "alpha": analysis.krippendorff_alpha(data, criterion),
                 "pairwise": analysis.pairwise_agreement(data, criterion),
             }
@@ -127,6 +129,7 @@ def batch_results(request: HttpRequest, batch_id: int) -> HttpResponse:
         "excluded_judgments": len(everyone.criterion) - len(data.criterion),
         "seed": analysis.BOOTSTRAP_SEED,
         "exports": exports.FORMATS_OF.items(),
+        "tie_aware_resamples": analysis.TIE_AWARE_RESAMPLES,
     }
     return render(request, "research/results.html", context)
 

@@ -268,7 +268,7 @@ class TestComparisonLevelResults:
         assert "exact (all sign patterns)" in content
         assert "Holm-adjusted p" in content
         assert "ignores that judgments of one comparison are correlated" in content
-        assert "Intervals resample comparisons only" in content
+        assert "comparison bootstrap only (only 3 annotators" in content
         assert "Design: not crossed: only 3 annotators" in content
         assert "Position bias" in content
 

@@ -1,0 +1,120 @@
+"""Metric against humans on the results page: tie-aware pairwise accuracy (Deutsch et al.
+2023) against an independent loop, and one metric version per figure, never mixed."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from evaluation.models import Role
+from research.analysis import compare_metric_with_humans, metric_agreement
+from scoring.models import MetricScore
+from tests.conftest import make_user
+from tests.research.test_analysis import all_criteria, judge
+
+
+def loop_tie_aware(deltas, humans) -> tuple[float, float]:
+    """(best accuracy, smallest epsilon reaching it) over epsilon in {0} and every |delta|."""
+    best, best_eps = -1.0, None
+    for eps in sorted({0.0, *(abs(d) for d in deltas)}):
+        correct = 0
+        for d, h in zip(deltas, humans, strict=True):
+            metric = 0 if abs(d) <= eps else (1 if d > 0 else -1)
+            correct += metric == h
+        if correct / len(deltas) > best:
+            best, best_eps = correct / len(deltas), eps
+    return best, best_eps
+
+
+class TestTieAwareAccuracy:
+    def test_it_matches_a_loop_over_epsilons_with_a_loop_bootstrap_interval(self):
+        rng = np.random.default_rng(3)
+        n = 60
+        humans = rng.choice([-1, 0, 1, -2], p=[0.3, 0.25, 0.35, 0.1], size=n)
+        deltas = np.round(humans.clip(-1, 1) * 0.3 + rng.normal(0, 0.4, n), 2)
+        rows = [(i, 0.0, float(d)) for i, d in enumerate(deltas)]
+        result = compare_metric_with_humans("rouge1", rows, dict(enumerate(humans.tolist())))
+        kept = humans != -2
+        accuracy, epsilon = loop_tie_aware(deltas[kept].tolist(), humans[kept].tolist())
+        tie_aware = result.tie_aware
+        assert (tie_aware.accuracy, tie_aware.epsilon) == (pytest.approx(accuracy), epsilon)
+        assert tie_aware.comparisons == kept.sum() == result.tau_comparisons
+        boot = []
+        for _ in range(300):
+            j = rng.integers(0, kept.sum(), kept.sum())
+            boot.append(loop_tie_aware(deltas[kept][j].tolist(), humans[kept][j].tolist())[0])
+        low, high = np.percentile(boot, [2.5, 97.5])
+        assert tie_aware.ci.low == pytest.approx(low, abs=0.04)
+        assert tie_aware.ci.high == pytest.approx(high, abs=0.04)
+
+
+def score(summary, value: float, version: str, minutes_ago: int) -> None:
+    MetricScore.objects.create(
+        summary=summary, metric="rouge1", version=version, status="ok", value=value
+    )
+    when = timezone.now() - timedelta(minutes=minutes_ago)
+    MetricScore.objects.filter(summary=summary, metric="rouge1").update(computed_at=when)
+
+
+@pytest.fixture
+def mixed(batch):
+    """Four comparisons judged B better; three scored by version "new" (B higher), one by
+    the older "old" (A higher, which would count as a disagreement if mixed in)."""
+    users = [make_user(f"m{i}", Role.ANNOTATOR) for i in range(3)]
+    comparisons = list(batch.comparisons.select_related("summary_a", "summary_b"))
+    for i, comparison in enumerate(comparisons):
+        old = i == 0
+        version = "rouge-score 0.1.1" if old else "rouge-score 0.1.2"
+        score(comparison.summary_a, 0.9 if old else 0.1, version, 60 if old else 1)
+        score(comparison.summary_b, 0.2 if old else 0.5, version, 60 if old else 1)
+        for user in users:
+            judge(comparison, user, all_criteria("B"))
+    return batch
+
+
+@pytest.mark.django_db
+class TestMetricVersions:
+    def test_it_uses_only_the_current_version(self, mixed):
+        result = metric_agreement([mixed.pk], "rouge1")
+        assert result.version == "rouge-score 0.1.2"
+        assert result.other_versions == {"rouge-score 0.1.1": 2}
+        assert (result.agree, result.disagree, result.missing_scores) == (3, 0, 1)
+        assert list(result.missing_reasons) == [
+            "scored by another version (rouge-score 0.1.1): re-score to include it"
+        ]
+
+    def test_the_page_names_the_version_and_says_versions_are_mixed(
+        self, client, researcher, mixed
+    ):
+        client.force_login(researcher)
+        content = client.get(reverse("batch_results", args=[mixed.pk])).content.decode()
+        assert "<code>rouge-score 0.1.2</code>" in content
+        assert "Mixed versions:" in content and "left out, not mixed in" in content
+        assert "Tie-aware pairwise accuracy" in content
+
+    def test_one_version_is_not_called_mixed(self, client, researcher, batch):
+        comparison = batch.comparisons.select_related("summary_a", "summary_b").first()
+        score(comparison.summary_a, 0.1, "v1", 1)
+        score(comparison.summary_b, 0.2, "v1", 1)
+        result = metric_agreement([batch.pk], "rouge1")
+        assert (result.version, result.other_versions) == ("v1", {})
+
+
+class TestTieAwareGridBootstrap:
+    def test_the_grid_interval_of_a_large_study_matches_the_every_epsilon_interval(self):
+        from research.statistics import tie_aware_accuracy
+
+        rng = np.random.default_rng(8)
+        n = 3000
+        humans = rng.choice([-1, 0, 1], p=[0.3, 0.3, 0.4], size=n)
+        deltas = rng.normal(0.2 * humans, 0.3)
+        exact = tie_aware_accuracy(deltas, humans, n_resamples=400, max_exact_work=10**9)
+        grid = tie_aware_accuracy(deltas, humans, n_resamples=400, max_exact_work=0)
+        assert exact.ci_method == "every epsilon" and "quantiles" in grid.ci_method
+        assert (grid.accuracy, grid.epsilon) == (exact.accuracy, exact.epsilon)
+        assert grid.ci.low == pytest.approx(exact.ci.low, abs=0.006)
+        assert grid.ci.high == pytest.approx(exact.ci.high, abs=0.006)
