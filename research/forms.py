@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth.models import Group, User
 from django.db.models import Max
 
+from evaluation.checks import served_own_document_checks
 from evaluation.criteria import CRITERIA
 from evaluation.importing import FORMATS
 from evaluation.models import TAKEN, Batch, Role
@@ -45,7 +46,9 @@ class BatchSettingsForm(forms.ModelForm):
             "lease_minutes",
             "guidelines",
             "check_every",
+            "check_min_gap",
             "check_threshold",
+            "checks_before_flag",
             "annotators",
             "annotator_groups",
         ]
@@ -77,6 +80,11 @@ class BatchSettingsForm(forms.ModelForm):
             raise forms.ValidationError(
                 f"A comparison already has {taken} judgments or leases; K cannot go below that."
             )
+        if k > self.instance.annotators_per_item and served_own_document_checks(self.instance):
+            raise forms.ValidationError(
+                "Checks made from this batch's own documents were served: raising K would give "
+                "those documents, as real comparisons, to annotators who saw them as checks."
+            )
         return k
 
     def clean_check_threshold(self) -> float:
@@ -105,6 +113,14 @@ class AccountsForm(forms.Form):
 
 
 EXPECTED = [("", "-"), ("A", "A better"), ("B", "B better"), ("equal", "Equal")]
+
+
+class CheckPoolForm(forms.Form):
+    file = forms.FileField(help_text="Documents for attention checks only, in the import format.")
+    format = forms.ChoiceField(
+        choices=[("", "from the file name"), ("jsonl", "JSON lines"), ("csv", "CSV")],
+        required=False,
+    )
 
 
 class CheckForm(forms.Form):
