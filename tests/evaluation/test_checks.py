@@ -269,6 +269,17 @@ class TestServing:
         held = engine.lease_next(user, batch)
         assert not held.comparison.is_check and engine.progress_for(user, batch) == before
 
+    def test_a_check_held_at_the_end_counts_as_the_one_comparison_left(self, monkeypatch):
+        batch = open_batch(n_docs=1)
+        approved_pool_checks(batch, 1)
+        user = make_user("ann", "annotator")
+        monkeypatch.setattr(checks, "check_due", lambda batch, user_id, n: n == 1)
+        last_real = engine.lease_next(user, batch)
+        assert engine.progress_for(user, batch) == (0, 1)  # holding the last real item
+        engine.submit_judgments(user, last_real.pk, ALL)
+        held = engine.lease_next(user, batch)
+        assert held.comparison.is_check and engine.progress_for(user, batch) == (1, 1)
+
 
 @pytest.mark.django_db
 class TestAccuracy:
