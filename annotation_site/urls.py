@@ -43,6 +43,21 @@ urlpatterns = [
     path("manage/batches/<int:batch_id>/status/", dashboard.batch_status, name="batch_status"),
     path("manage/batches/<int:batch_id>/rescore/", dashboard.batch_rescore, name="batch_rescore"),
     path("manage/batches/<int:batch_id>/checks/", dashboard.batch_checks, name="batch_checks"),
+    path(
+        "manage/batches/<int:batch_id>/checks/review/",
+        dashboard.batch_check_review,
+        name="batch_check_review",
+    ),
+    path(
+        "manage/batches/<int:batch_id>/checks/<int:comparison_id>/decide/",
+        dashboard.batch_check_decide,
+        name="batch_check_decide",
+    ),
+    path(
+        "manage/batches/<int:batch_id>/checks/pool/",
+        dashboard.batch_check_pool,
+        name="batch_check_pool",
+    ),
     path("manage/accounts/", dashboard.accounts, name="accounts"),
     path("manage/accounts/passwords.csv", dashboard.accounts_csv, name="accounts_csv"),
     path("manage/accounts/<int:user_id>/active/", dashboard.account_active, name="account_active"),

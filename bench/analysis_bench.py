@@ -108,8 +108,8 @@ def _copy_comparisons(cur, batch_id: int, n: int) -> None:
     cmp0 = next_ids(cur, "evaluation_comparison", n)
     copy_rows(
         cur, "evaluation_document",
-        ["id", "batch_id", "external_id", "source", "reference", "meta"],
-        [f"{doc0 + i}\t{batch_id}\tdoc-{i}\tSource {i}.\t\t{{}}\n" for i in range(n)],
+        ["id", "batch_id", "external_id", "source", "reference", "meta", "check_pool"],
+        [f"{doc0 + i}\t{batch_id}\tdoc-{i}\tSource {i}.\t\t{{}}\tf\n" for i in range(n)],
     )  # fmt: skip
     copy_rows(
         cur, "evaluation_summary", ["id", "document_id", "system", "text"],
@@ -118,13 +118,13 @@ def _copy_comparisons(cur, batch_id: int, n: int) -> None:
     )  # fmt: skip
     columns = ["id", "batch_id", "document_id", "summary_a_id", "summary_b_id"]
     columns += ["annotations_needed", "annotations_done", "annotations_in_progress"]
-    columns += ["is_check", "expected", "position", "taken_a_left"]
+    columns += ["is_check", "expected", "position", "taken_a_left", "check_state"]
     # COPY bypasses Django's defaults: the lease order key is the index, and taken_a_left
     # (which the lease engine reads, never the results page) is left at 0.
     copy_rows(
         cur, "evaluation_comparison", columns,
         [f"{cmp0 + i}\t{batch_id}\t{doc0 + i}\t{sum0 + 2 * i}\t{sum0 + 2 * i + 1}\t{K}\t{K}\t0"
-         f"\tf\t{{}}\t{i}\t0\n" for i in range(n)],
+         f"\tf\t{{}}\t{i}\t0\t\n" for i in range(n)],
     )  # fmt: skip
 
 

@@ -56,8 +56,16 @@ class SummaryAdmin(ReadOnlyAdmin):
 
 @admin.register(Comparison)
 class ComparisonAdmin(ReadOnlyAdmin):
-    list_display = ["id", "batch", "document", "is_check", "annotations_done", "annotations_needed"]
-    list_filter = ["batch", "is_check"]
+    list_display = [
+        "id",
+        "batch",
+        "document",
+        "is_check",
+        "check_state",
+        "annotations_done",
+        "annotations_needed",
+    ]
+    list_filter = ["batch", "is_check", "check_state"]
     search_fields = ["document__external_id"]
     list_select_related = ["batch", "document"]
     raw_id_fields = ["document", "summary_a", "summary_b"]

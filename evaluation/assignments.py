@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q, Value
 from django.utils import timezone
 
+from . import checks
 from .criteria import BY_KEY, VERDICT_CODES
 from .models import (
     HAS_ROOM,
@@ -211,7 +212,7 @@ def _lease_own_expired(own: list[Assignment], expires: datetime) -> Assignment |
 
 @dataclass(frozen=True)
 class Served:
-    """What an annotator was served in a batch so far: the check schedule and side balance."""
+    """What an annotator was served in a batch so far: the check slots and side balance."""
 
     items: int
     a_left: int
@@ -224,11 +225,6 @@ def _served(user, batch: Batch) -> Served:
     return Served(**counts)
 
 
-def _check_due(batch: Batch, served: Served) -> bool:
-    """Every `check_every`-th comparison an annotator is served is an attention check."""
-    return bool(batch.check_every) and (served.items + 1) % batch.check_every == 0
-
-
 def at_quota(batch: Batch, served: Served) -> bool:
     """Whether the annotator was served the batch's quota (items_per_annotator; 0 is none)."""
     return bool(batch.items_per_annotator) and served.items >= batch.items_per_annotator
@@ -238,11 +234,35 @@ def _lease_new(user, batch: Batch, now: datetime, expires: datetime) -> Assignme
     served = _served(user, batch)
     if at_quota(batch, served):  # the count is already in hand: no query more
         return None
-    if _check_due(batch, served):
-        check = _lease_from(user, batch, now, expires, served, is_check=True)
+    # The slot is decided from the count above, without a query; only a slot costs the
+    # check's own queries (see evaluation.checks).
+    if checks.check_due(batch, user.pk, served.items):
+        check = _lease_check(user, batch, now, expires, served)
         if check is not None:
             return check
     return _lease_from(user, batch, now, expires, served, is_check=False)
+
+
+def _lease_check(
+    user, batch: Batch, now: datetime, expires: datetime, served: Served
+) -> Assignment | None:
+    """An attention check, leased exactly as a real comparison is (same audit, same sides)."""
+    candidate = checks.next_check(batch, user)
+    if candidate is None:
+        return None
+    left = _left_for(batch, candidate, user, served, strict=False)
+    if not _take_slot(candidate.pk, left):
+        return None
+    assignment = Assignment.objects.create(
+        comparison=candidate,
+        batch=batch,
+        annotator=user,
+        left_system=left,
+        served_at=now,
+        lease_expires_at=expires,
+    )
+    audit(user, AuditEvent.Action.ASSIGN, batch, f"assignment {assignment.pk}")
+    return assignment
 
 
 # A comparison whose sides cannot balance for this annotator (it needs the side they have seen
@@ -503,13 +523,24 @@ def skip_assignment(
 
 
 def progress_for(user: User, batch: Batch) -> tuple[int, int]:
-    """(submitted by this annotator, comparisons still open to them)."""
+    """(submitted by this annotator, comparisons still open to them).
+
+    The same whether they hold a check or a real comparison, so that it never tells one from
+    the other: a held check counts as nothing more (holding a real one, that one counts), and
+    at the end of a batch a held check counts as the one comparison left."""
     done = Assignment.objects.filter(
         annotator=user, batch=batch, status=Assignment.Status.SUBMITTED
     ).count()
-    available = (
+    open_real = (
         Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=False)
         .exclude(assignments__annotator=user)
         .count()
-    ) + (1 if current_assignment(user, batch) else 0)
-    return done, available
+    )
+    held_is_check = (
+        Assignment.objects.filter(annotator=user, batch=batch, status=Assignment.Status.LEASED)
+        .values_list("comparison__is_check", flat=True)
+        .first()
+    )
+    if held_is_check is None:
+        return done, open_real
+    return done, max(open_real + (not held_is_check), 1)

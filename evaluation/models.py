@@ -128,7 +128,13 @@ class Batch(models.Model):
     status = models.CharField(max_length=10, choices=Status, default=Status.DRAFT)
     guidelines = models.TextField(blank=True)
     check_every = models.PositiveSmallIntegerField(
-        default=0, help_text="Serve an attention check every N comparisons (0: never)."
+        default=0,
+        help_text="Serve about one attention check in N comparisons, at random places (0: never).",
+    )
+    check_min_gap = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text="At least this many comparisons between two attention checks.",
     )
     check_threshold = models.FloatField(
         default=0.7, help_text="Annotators whose check accuracy is below this are flagged."
@@ -139,6 +145,11 @@ class Batch(models.Model):
         default=0,
         validators=[MinValueValidator(0), MaxValueValidator(MAX_ITEMS_PER_ANNOTATOR)],
         help_text="Comparisons served to each annotator at most (0: no limit).",
+    )
+    checks_before_flag = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[MinValueValidator(1)],
+        help_text="Nobody is flagged before answering this many attention checks.",
     )
     annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="annotation_batches"
@@ -238,6 +249,13 @@ class Batch(models.Model):
                 condition=Q(planned_rho__isnull=True) | Q(planned_rho__range=(0, 1)),
                 name="batch_planned_rho_range",
             ),
+            models.CheckConstraint(
+                condition=Q(check_min_gap__gte=1, check_min_gap__lte=100),
+                name="batch_check_min_gap_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(checks_before_flag__gte=1), name="batch_checks_before_flag_positive"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -293,6 +311,8 @@ class Document(models.Model):
     source = models.TextField()
     reference = models.TextField(blank=True)
     meta = models.JSONField(default=dict, blank=True)
+    # Uploaded only to make attention checks from: never a real comparison.
+    check_pool = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]
@@ -321,6 +341,12 @@ class Summary(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document.external_id} / {self.system}"
+
+
+class CheckState(models.TextChoices):
+    NONE = "", "Not a check"
+    PENDING = "pending", "Waiting for approval"
+    APPROVED = "approved", "Approved"
 
 
 # A comparison's places taken: submitted judgments and live leases. Least taken is leased first.
@@ -355,6 +381,8 @@ class Comparison(models.Model):
     # verdicts (criterion -> "A" / "B" / "equal"), and never count in the results.
     is_check = models.BooleanField(default=False)
     expected = models.JSONField(default=dict, blank=True)
+    # A generated check is served only once an admin approved it (see evaluation.checks).
+    check_state = models.CharField(max_length=10, choices=CheckState, blank=True, default="")
 
     class Meta:
         ordering = ["id"]
@@ -377,6 +405,12 @@ class Comparison(models.Model):
             models.CheckConstraint(
                 condition=Q(taken_a_left__gte=0) & Q(taken_a_left__lte=TAKEN),
                 name="comparison_sides_within_taken",
+            ),
+            # A check waits for approval or is approved; a real comparison has no check state.
+            models.CheckConstraint(
+                condition=(Q(is_check=True) & Q(check_state__in=["pending", "approved"]))
+                | (Q(is_check=False) & Q(check_state="")),
+                name="comparison_check_state_valid",
             ),
         ]
         indexes = [

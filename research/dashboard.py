@@ -33,7 +33,14 @@ from scoring.services import start_batch_scoring
 
 from . import planning
 from .exports import csv_safe
-from .forms import AccountsForm, BatchSettingsForm, BatchUploadForm, CheckForm, PowerForm
+from .forms import (
+    AccountsForm,
+    BatchSettingsForm,
+    BatchUploadForm,
+    CheckForm,
+    CheckPoolForm,
+    PowerForm,
+)
 from .views import batch_or_404, polled_partial, scoring_context
 
 STATUS_ACTIONS = {
@@ -177,6 +184,13 @@ def batch_manage(request: HttpRequest, batch_id: int) -> HttpResponse:
         "check_form": CheckForm(),
         "accuracy": checks.check_accuracy(batch),
         "n_checks": Comparison.objects.filter(batch=batch, is_check=True).count(),
+        "n_approved": checks.approved_count(batch),
+        "n_pending": checks.pending_checks(batch).count(),
+        "n_pool": checks.pool_size(batch),
+        "without_checks": len(
+            checks.annotators_without_checks(batch, allowed_annotator_ids(batch))
+        ),
+        "n_allowed": len(allowed_annotator_ids(batch)),
         "problems": Assignment.objects.filter(comparison__batch=batch)
         .exclude(problem_report="")
         .select_related("annotator", "comparison__document")[:50],
@@ -242,7 +256,7 @@ def batch_checks(request: HttpRequest, batch_id: int) -> HttpResponse:
             return HttpResponse("The number of checks must be a whole number.", status=400)
         made = checks.create_attention_checks(batch, count)
         audit(request.user, AuditEvent.Action.BATCH_CHANGE, batch, "checks", created=len(made))
-        return redirect("batch_manage", batch.pk)
+        return redirect("batch_check_review", batch.pk)
     form = CheckForm(request.POST)
     comparison = None
     if form.is_valid():
@@ -263,6 +277,92 @@ def batch_checks(request: HttpRequest, batch_id: int) -> HttpResponse:
         expected=form.expected(),
     )
     return redirect("batch_manage", batch.pk)
+
+
+def _highlighted(text: str, start: int, length: int) -> tuple[str, str, str]:
+    return text[:start], text[start : start + length], text[start + length :]
+
+
+def check_preview(check: Comparison) -> dict:
+    """A pending check as the admin reviews it: both texts, the swapped fact marked in each."""
+    swap = check.expected.get("swap") or {}
+    start = swap.get("start", 0)
+    return {
+        "check": check,
+        "swap": swap,
+        "faithful": _highlighted(check.summary_a.text, start, len(swap.get("original", ""))),
+        "corrupted": _highlighted(check.summary_b.text, start, len(swap.get("replacement", ""))),
+    }
+
+
+@require_GET
+@role_required(Role.ADMIN)
+def batch_check_review(request: HttpRequest, batch_id: int) -> HttpResponse:
+    batch = batch_or_404(batch_id)
+    return render(request, "research/check_review.html", _review_context(batch, CheckPoolForm()))
+
+
+def _review_context(batch: Batch, pool_form, problems=()) -> dict:
+    return {
+        "batch": batch,
+        "previews": [check_preview(c) for c in checks.pending_checks(batch)[:100]],
+        "n_approved": checks.approved_count(batch),
+        "n_pool": checks.pool_size(batch),
+        "pool_form": pool_form,
+        "problems": list(problems),
+    }
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def batch_check_decide(request: HttpRequest, batch_id: int, comparison_id: int) -> HttpResponse:
+    batch = batch_or_404(batch_id)
+    check = Comparison.objects.filter(batch=batch, pk=comparison_id, is_check=True).first()
+    if check is None:
+        raise Http404("No such check in this batch.")
+    action = request.POST.get("action")
+    if action == "approve":
+        done = checks.approve_check(check)
+    elif action == "discard":
+        done = checks.discard_check(check)
+    else:
+        return HttpResponse("Unknown action.", status=400)
+    if not done:
+        return HttpResponse("This check is no longer waiting for a decision.", status=409)
+    audit(request.user, AuditEvent.Action.BATCH_CHANGE, batch, f"check {check.pk} {action}d")
+    return redirect("batch_check_review", batch.pk)
+
+
+@require_POST
+@role_required(Role.ADMIN)
+def batch_check_pool(request: HttpRequest, batch_id: int) -> HttpResponse:
+    """Upload documents for checks only (the import format), then make checks from them."""
+    batch = batch_or_404(batch_id)
+    if upload_too_large(request):
+        return HttpResponse("The file is too large.", status=413)
+    form = CheckPoolForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return render(
+            request, "research/check_review.html", _review_context(batch, form), status=400
+        )
+    upload = form.cleaned_data["file"]
+    try:
+        added = checks.add_check_pool(
+            batch, upload.read(), upload.name, form.cleaned_data["format"] or None
+        )
+    except BatchFileError as e:
+        context = _review_context(batch, form, e.lines())
+        return render(request, "research/check_review.html", context, status=400)
+    made = checks.create_attention_checks(batch, added)
+    audit(
+        request.user,
+        AuditEvent.Action.BATCH_CHANGE,
+        batch,
+        "check pool",
+        documents=added,
+        created=len(made),
+    )
+    return redirect("batch_check_review", batch.pk)
 
 
 @require_http_methods(["GET", "POST"])

@@ -4,6 +4,7 @@ from django import forms
 from django.contrib.auth.models import Group, User
 from django.db.models import Max
 
+from evaluation.checks import served_own_document_checks
 from evaluation.criteria import CRITERIA
 from evaluation.importing import FORMATS
 from evaluation.models import PLANNED_SUM_TOLERANCE, TAKEN, Batch, Role
@@ -47,7 +48,9 @@ class BatchSettingsForm(forms.ModelForm):
             "lease_minutes",
             "guidelines",
             "check_every",
+            "check_min_gap",
             "check_threshold",
+            "checks_before_flag",
             "annotators",
             "annotator_groups",
             "planned_b_better",
@@ -82,6 +85,11 @@ class BatchSettingsForm(forms.ModelForm):
         if taken and k < taken:
             raise forms.ValidationError(
                 f"A comparison already has {taken} judgments or leases; K cannot go below that."
+            )
+        if k > self.instance.annotators_per_item and served_own_document_checks(self.instance):
+            raise forms.ValidationError(
+                "Checks made from this batch's own documents were served: raising K would give "
+                "those documents, as real comparisons, to annotators who saw them as checks."
             )
         return k
 
@@ -166,6 +174,14 @@ class AccountsForm(forms.Form):
 
 
 EXPECTED = [("", "-"), ("A", "A better"), ("B", "B better"), ("equal", "Equal")]
+
+
+class CheckPoolForm(forms.Form):
+    file = forms.FileField(help_text="Documents for attention checks only, in the import format.")
+    format = forms.ChoiceField(
+        choices=[("", "from the file name"), ("jsonl", "JSON lines"), ("csv", "CSV")],
+        required=False,
+    )
 
 
 class CheckForm(forms.Form):

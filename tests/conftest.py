@@ -62,6 +62,36 @@ def doc_row(i: int, **overrides) -> dict:
     return row
 
 
+def check_row(i: int) -> dict:
+    """A document for the check pool, with facts of several types to swap."""
+    year = 2000 + i
+    return {
+        "id": f"check-{i}",
+        "source": (
+            f"Leeds City Council said on Monday that it spent £{240 + i},000 on the bridge in "
+            f"{year}. Councillor Ruth Okonkwo said 310 jobs depended on it. Mr Tomasz Wren, "
+            "who opposed it, said Bristol had built one for less."
+        ),
+        "reference": f"Leeds spent £{240 + i},000 on a bridge in {year}, a councillor said.",
+        "summaries": {
+            "MLE": f"Leeds City Council spent £{240 + i},000 on a bridge in {year}.",
+            "QUALS": "Councillor Ruth Okonkwo said 310 jobs depended on the bridge in Leeds.",
+        },
+    }
+
+
+def approved_pool_checks(batch, n: int) -> list:
+    """`n` approved checks made from a check pool of `n` documents."""
+    from evaluation import checks
+
+    checks.add_check_pool(batch, jsonl([check_row(i) for i in range(1, n + 1)]), "pool.jsonl")
+    made = checks.create_attention_checks(batch, n)
+    assert len(made) == n
+    for check in made:
+        checks.approve_check(check)
+    return made
+
+
 def settings_for(name: str = "study", k: int = 3) -> BatchSettings:
     return BatchSettings(
         name=name, dataset="XSUM", system_a="MLE", system_b="QUALS", annotators_per_item=k

@@ -12,6 +12,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from crowd.models import CrowdStudy, Participant
 from evaluation import assignments as engine
+from evaluation.checks import CHECK_CAPACITY, CHECK_SYSTEM
+from evaluation.models import Comparison, Summary
 from scoring.tasks import score_rouge
 from tests.conftest import make_user
 
@@ -52,6 +54,16 @@ ACCESS = {
     "batch_checks": (
         "post", "batch", {"action": "create", "count": "0"},
         {"annotator": 403, "researcher": 403, "admin": 302},
+    ),
+    "batch_check_review": (
+        "get", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 200}
+    ),
+    "batch_check_decide": (
+        "post", "check", {"action": "approve"},
+        {"annotator": 403, "researcher": 403, "admin": 302},
+    ),
+    "batch_check_pool": (
+        "post", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 400}
     ),
     "accounts": ("get", None, {}, {"annotator": 403, "researcher": 403, "admin": 200}),
     "accounts_csv": ("get", None, {}, {"annotator": 403, "researcher": 403, "admin": 410}),
@@ -129,6 +141,8 @@ def args_for(key: str | None, objects: dict) -> list:
         return [objects["study"], "prolific"]
     if key == "flag":
         return [objects["batch"], objects["participant"]]
+    if key == "check":
+        return [objects["batch"], objects["check"]]
     return [objects[key]]
 
 
@@ -149,6 +163,24 @@ def test_the_table_covers_every_url():
     assert site_url_names() == set(ACCESS)
 
 
+def pending_check(batch) -> Comparison:
+    """A generated check waiting for approval, on the batch's last document."""
+    comparison = batch.comparisons.order_by("id").last()
+    changed = Summary.objects.create(
+        document=comparison.document, system=CHECK_SYSTEM, text="A changed summary."
+    )
+    return Comparison.objects.create(
+        batch=batch,
+        document=comparison.document,
+        summary_a=comparison.summary_a,
+        summary_b=changed,
+        annotations_needed=CHECK_CAPACITY,
+        is_check=True,
+        check_state="pending",
+        expected={"factual": "A"},
+    )
+
+
 @pytest.fixture
 def world(db, batch, monkeypatch):
     monkeypatch.setattr(score_rouge, "delay", lambda *a: None)
@@ -166,7 +198,9 @@ def world(db, batch, monkeypatch):
     participant = Participant.objects.create(
         user=users["participant"], study=study, platform="prolific", platform_id="X"
     )
+    check = pending_check(batch)
     objects = {
+        "check": check.pk,
         "study": study.pk,
         "participant": participant.pk,
         "batch": batch.pk,

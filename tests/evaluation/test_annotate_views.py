@@ -148,6 +148,26 @@ class TestSubmit:
             )
         assert response.status_code == 200 and Judgment.objects.count() == 3
 
+    @pytest.mark.parametrize("check_available", [False, True])
+    def test_a_check_slot_costs_one_query_more_than_a_real_item(
+        self, client, judging, monkeypatch, django_assert_max_num_queries, check_available
+    ):
+        """A check slot is decided without a query; on a slot the eligible checks' ids are one
+        query more (18), whether a check is served or, none being available, a real item."""
+        from evaluation import checks
+        from tests.conftest import approved_pool_checks
+
+        if check_available:
+            approved_pool_checks(judging.comparison.batch, 1)
+        monkeypatch.setattr(checks, "check_due", lambda batch, user_id, n: True)
+        with django_assert_max_num_queries(18):
+            response = client.post(
+                reverse("submit", args=[judging.pk]), ANSWERS, HTTP_HX_REQUEST="true"
+            )
+        assert response.status_code == 200
+        served = Assignment.objects.exclude(pk=judging.pk).get()
+        assert served.comparison.is_check == check_available
+
     def test_a_paused_batch_keeps_the_htmx_submission_and_says_so(
         self, client, judging, open_batch
     ):

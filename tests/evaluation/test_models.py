@@ -60,6 +60,13 @@ class TestBatchConstraints:
     def test_it_refuses_a_lease_outside_one_minute_to_a_day(self, batch, minutes):
         refused(lambda: Batch.objects.filter(pk=batch.pk).update(lease_minutes=minutes))
 
+    @pytest.mark.parametrize("gap", [0, 101])
+    def test_it_refuses_a_check_gap_outside_1_to_100(self, batch, gap):
+        refused(lambda: Batch.objects.filter(pk=batch.pk).update(check_min_gap=gap))
+
+    def test_it_refuses_flagging_before_any_answered_check(self, batch):
+        refused(lambda: Batch.objects.filter(pk=batch.pk).update(checks_before_flag=0))
+
     def test_it_takes_a_lease_of_a_day(self, batch):
         assert Batch.objects.filter(pk=batch.pk).update(lease_minutes=1440) == 1
 
@@ -97,6 +104,19 @@ class TestComparisonConstraints:
                 annotations_needed=3,
             )
         )
+
+    @pytest.mark.parametrize(
+        ("is_check", "state"), [(False, "approved"), (False, "pending"), (True, ""), (True, "x")]
+    )
+    def test_it_refuses_a_check_state_that_does_not_fit(self, batch, is_check, state):
+        pk = batch.comparisons.first().pk
+        refused(
+            lambda: Comparison.objects.filter(pk=pk).update(is_check=is_check, check_state=state)
+        )
+
+    def test_it_takes_a_check_waiting_for_approval(self, batch):
+        pk = batch.comparisons.first().pk
+        assert Comparison.objects.filter(pk=pk).update(is_check=True, check_state="pending")
 
     def test_it_refuses_more_annotations_than_needed(self, batch):
         comparison = batch.comparisons.first()

@@ -353,7 +353,7 @@ class TestLoadJudgments:
     def test_it_leaves_out_attention_checks(self, batch):
         alice = make_user("alice", Role.ANNOTATOR)
         check, real = batch.comparisons.all()[:2]
-        check.is_check = True
+        check.is_check, check.check_state = True, "approved"
         check.save()
         judge(check, alice, all_criteria("A"))
         judge(real, alice, all_criteria("B"))

@@ -8,7 +8,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from evaluation import assignments as engine
-from evaluation import checks
 from evaluation.models import AuditEvent, Batch, Comparison
 from scoring.models import ScoringJob
 from scoring.tasks import score_rouge
@@ -88,7 +87,9 @@ class TestBatchManage:
             "lease_minutes": batch.lease_minutes,
             "guidelines": "",
             "check_every": 0,
+            "check_min_gap": 3,
             "check_threshold": 0.7,
+            "checks_before_flag": 5,
         }
         return {**data, **overrides}
 
@@ -275,38 +276,6 @@ class TestAccounts:
 
 @pytest.mark.django_db
 class TestAttentionChecks:
-    def test_it_makes_a_check_by_swapping_a_number_from_the_source(self, batch):
-        (check,) = checks.create_attention_checks(batch, 1)
-        original, corrupted = check.summary_a.text, check.summary_b.text
-        assert check.is_check and check.expected["factual"] == "A"
-        assert original != corrupted
-        was, now = check.expected["swap"]
-        assert was in original and now in corrupted and now in check.document.source
-
-    def test_it_serves_checks_at_the_rate_and_measures_accuracy(self, batch):
-        batch.status = "open"
-        batch.check_every = 2
-        batch.save()
-        checks.create_attention_checks(batch, 2)
-        careful, careless = make_user("careful", "annotator"), make_user("careless", "annotator")
-        for user in (careful, careless):
-            served = []
-            while (item := engine.lease_next(user, batch)) is not None:
-                served.append(item.comparison.is_check)
-                if item.comparison.is_check:
-                    good = "left" if item.left_system == "A" else "right"
-                    bad = "right" if good == "left" else "left"
-                    answer = good if user == careful else bad
-                    engine.submit_judgments(user, item.pk, {**ALL, "factual": answer})
-                else:
-                    engine.submit_judgments(user, item.pk, ALL)
-            assert served[:4] == [False, True, False, True]
-            assert served.count(False) == 4
-        accuracy = {a.username: a for a in checks.check_accuracy(batch)}
-        assert (accuracy["careful"].accuracy, accuracy["careful"].flagged) == (1.0, False)
-        assert (accuracy["careless"].accuracy, accuracy["careless"].flagged) == (0.0, True)
-        assert checks.flagged_annotator_ids(batch) == [careless.pk]
-
     def test_an_admin_marks_a_comparison_as_a_check(self, admin_client, batch):
         comparison = batch.comparisons.first()
         admin_client.post(

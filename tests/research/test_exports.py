@@ -90,7 +90,9 @@ class TestExportJudgments:
 
     def test_it_marks_attention_checks(self, judged):
         batch, _ = judged
-        batch.comparisons.filter(pk=batch.comparisons.first().pk).update(is_check=True)
+        batch.comparisons.filter(pk=batch.comparisons.first().pk).update(
+            is_check=True, check_state="approved"
+        )
         rows = read_csv(export_judgments(batch))
         assert [r["is_check"] for r in rows].count("True") == 9
         table = read_jsonl(export_table(batch, "jsonl"))

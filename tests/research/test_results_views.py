@@ -15,7 +15,7 @@ from evaluation import assignments as engine
 from evaluation import checks, criteria
 from evaluation.models import Assignment, AuditEvent, Batch
 from evaluation.services import import_batch
-from tests.conftest import doc_row, jsonl, make_user, settings_for
+from tests.conftest import approved_pool_checks, doc_row, jsonl, make_user, settings_for
 
 B_WINS = {"factual": "B", "informative": "equal", "grammatical": "A"}
 
@@ -59,11 +59,15 @@ class TestBatchResults:
         assert f'src="{reverse("batch_chart", args=[judged.pk, "svg"])}"' in content
         assert "undefined: " in content  # alpha has no variation to measure
 
-    def test_it_can_exclude_flagged_annotators_and_says_how_many(self, client, researcher, batch):
+    def test_it_can_exclude_flagged_annotators_and_says_how_many(
+        self, client, researcher, batch, monkeypatch
+    ):
         batch.status = Batch.Status.OPEN
         batch.check_every = 2
+        batch.checks_before_flag = 2
         batch.save()
-        checks.create_attention_checks(batch, 2)
+        approved_pool_checks(batch, 2)
+        monkeypatch.setattr(checks, "check_due", lambda batch, user_id, n: n % 2 == 1)
         sloppy = make_user("sloppy", "annotator")
         real = 0
         while (item := engine.lease_next(sloppy, batch)) is not None:
