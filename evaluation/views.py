@@ -211,7 +211,7 @@ def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
         else:
             stored = engine.submit_judgments(request.user, assignment_id, answers, seconds)
     except engine.IncompleteSubmission as e:
-        return _refused(request, assignment_id, str(e), 400, answers)
+        return _refused(request, assignment_id, str(e), 422, answers)
     except engine.SubmissionRefused as e:
         return _refused(request, assignment_id, str(e), 409, answers, move_on=e.move_on)
     if not request.htmx:
@@ -227,5 +227,28 @@ def skip(request: HttpRequest, assignment_id: int) -> HttpResponse:
     try:
         skipped = engine.skip_assignment(request.user, assignment_id, reason, problem=problem)
     except engine.SubmissionRefused as e:
-        return _refused(request, assignment_id, str(e), 400)
+        return _skip_refused(request, assignment_id, str(e), reason, problem)
     return _render_next(request, skipped.comparison.batch)
+
+
+def _skip_refused(
+    request: HttpRequest, assignment_id: int, message: str, reason: str, problem: bool
+) -> HttpResponse:
+    """422 with the reason beside the field and the panel still open; for htmx only the panel
+    is swapped, so the answers already chosen and the time on task stay as they are. 422, not
+    400: django-htmx's development-mode script replaces the whole page on a 400."""
+    item = _own_assignment(request.user, assignment_id)
+    skip = {
+        "skip_error": message,
+        "skip_reason": reason,
+        "skip_kind": "problem" if problem else "skip",
+    }
+    if not request.htmx:
+        return render(
+            request, "evaluation/annotate.html", comparison_context(item, **skip), status=422
+        )
+    context = {"assignment": item, "batch": item.comparison.batch, **skip}
+    response = render(request, "evaluation/annotate.html#skip", context, status=422)
+    response["HX-Retarget"] = "#skip-panel"
+    response["HX-Reswap"] = "outerHTML"
+    return response

@@ -38,9 +38,13 @@
     if (work && work.classList.contains("work")) work.focus({ preventScroll: true });
   }
   document.addEventListener("htmx:afterSwap", function (event) {
-    if (event.detail.target && event.detail.target.id === "work") {
+    var id = event.detail.target && event.detail.target.id;
+    if (id === "work") {
       restartClock();
       focusComparison();
+    } else if (id === "skip-panel") {
+      var reason = document.getElementById("skip-reason");
+      if (reason) reason.focus();  // a refused reason: the panel stays open, the box focused
     }
   });
   document.addEventListener("DOMContentLoaded", focusComparison);
