@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import assignments as engine
 from .criteria import CRITERIA, SHOWN_CHOICES, keyboard_map
 from .models import Assignment, Batch, Role, user_role
-from .progress import with_progress
+from .progress import annotator_progress, with_progress
 from .roles import role_required
 
 
@@ -65,7 +65,7 @@ def home(request: HttpRequest) -> HttpResponse:
             .order_by("name")
         )
         for batch in batches:
-            batch.done_by_me, batch.available_to_me = engine.progress_for(request.user, batch)
+            batch.mine = annotator_progress(request.user.pk, batch.pk)
         return render(request, "evaluation/home_annotator.html", {"batches": batches})
     return render(request, "evaluation/home_no_role.html", status=403)
 
@@ -95,8 +95,8 @@ def annotate(request: HttpRequest, batch_id: int) -> HttpResponse:
 
 
 def _stopped(request: HttpRequest, batch: Batch, message: str | None) -> HttpResponse:
-    done, available = engine.progress_for(request.user, batch)
-    context = {"batch": batch, "message": message, "done": done}
+    progress = annotator_progress(request.user.pk, batch.pk)
+    context = {"batch": batch, "message": message, "done": progress.done}
     return render(request, "evaluation/finished.html", context)
 
 
@@ -104,13 +104,8 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
     comparison = assignment.comparison
     a, b = comparison.summary_a.text, comparison.summary_b.text
     left, right = (a, b) if assignment.left_system == "A" else (b, a)
-    # Only the count of what they did: "still available" is a whole-batch query, kept for the
-    # home page rather than paid on every comparison.
-    done = Assignment.objects.filter(
-        annotator_id=assignment.annotator_id,
-        batch_id=comparison.batch_id,
-        status=Assignment.Status.SUBMITTED,
-    ).count()
+    # "12 of 40": one query, paid on every comparison (evaluation.progress).
+    progress = annotator_progress(assignment.annotator_id, comparison.batch_id)
     answers = extra.get("answers", {})
     criteria = [
         {
@@ -131,7 +126,7 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
         "criteria": criteria,
         # The keyboard map as data for annotate.js: key -> [criterion, shown answer].
         "keymap": keyboard_map(),
-        "done": done,
+        "progress": progress,
         **extra,
     }
 
@@ -162,8 +157,8 @@ def _next_fragment(
 ) -> HttpResponse:
     """The next comparison as the htmx fragment, or the finished notice (with the reason)."""
     if item is None:
-        done, _ = engine.progress_for(request.user, batch)
-        context = {"batch": batch, "message": message, "done": done}
+        progress = annotator_progress(request.user.pk, batch.pk)
+        context = {"batch": batch, "message": message, "done": progress.done}
         response = render(request, "evaluation/finished.html#work", context)
         response["HX-Push-Url"] = reverse("annotate", args=[batch.pk]) + "?start"
         return response
