@@ -3,7 +3,7 @@
 Researchers write the guidelines; annotators' browsers run what they contain. So raw HTML is
 escaped by the Markdown parser, and what it produces goes through an allowlist sanitiser
 anyway (nh3): no script, style, event attribute or javascript: link survives either way.
-Headings start at h2: each page has its own h1.
+The top heading level becomes h2: each page has its own h1.
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ _parser = MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethro
 
 def _markdown_html(text: str) -> str:
     tokens = _parser.parse(text)
-    for token in tokens:
-        if token.type in ("heading_open", "heading_close"):
-            token.tag = f"h{min(int(token.tag[1]) + 1, 6)}"
+    headings = [t for t in tokens if t.type in ("heading_open", "heading_close")]
+    # The guidelines' top heading level becomes h2, whichever the author started from.
+    shift = 2 - min((int(t.tag[1]) for t in headings), default=2)
+    for token in headings:
+        token.tag = f"h{min(int(token.tag[1]) + shift, 6)}"
     return _parser.renderer.render(tokens, _parser.options, {})
 
 

@@ -38,6 +38,6 @@ def test_script_in_the_guidelines_does_not_run_and_markdown_renders(page, live_s
         page.goto(live_server.url + path)
         page.wait_for_load_state("load")
         assert page.evaluate("window.__pwned === undefined")
-        assert page.locator(".guidelines-text h3", has_text="Numbers").count() == 1
+        assert page.locator(".guidelines-text h2", has_text="Numbers").count() == 1
         assert page.locator(".guidelines-text strong", has_text="Check").count() == 1
         assert page.locator(".guidelines-text img, .guidelines-text script").count() == 0

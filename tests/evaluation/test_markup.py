@@ -57,6 +57,8 @@ class TestRenderMarkdown:
     def test_headings_start_at_h2_because_each_page_has_its_own_h1(self):
         tags = [tag for tag, _ in elements(render_markdown("# a\n\n## b\n\n###### c"))]
         assert tags == ["h2", "h3", "h6"]
+        tags = [tag for tag, _ in elements(render_markdown("## a\n\n### b"))]
+        assert tags == ["h2", "h3"]  # never a skipped level below the page's h1
 
     @pytest.mark.parametrize("text", HOSTILE)
     def test_hostile_input_never_survives(self, text):
@@ -90,7 +92,7 @@ class TestGuidelinesPages:
         batch.annotators.add(annotator)
         client.force_login(annotator)
         page = client.get(reverse("guidelines", args=[batch.pk])).content.decode()
-        assert "<h3>Factual</h3>" in page and "<strong>Always</strong>" in page
+        assert "<h2>Factual</h2>" in page and "<strong>Always</strong>" in page
         assert "**" not in page and "<script>alert" not in page
         client.get(reverse("annotate", args=[batch.pk]) + "?start")
         item = Assignment.objects.get()
