@@ -143,6 +143,29 @@
       openSkipPanel(key === "k" ? "skip" : "problem");
     }
   });
+  // Text size, remembered per user in this browser (several annotators may share one).
+  var SIZES = [0.875, 1, 1.125, 1.25, 1.5, 1.75];
+  function sizeKey() { return "factpair:text-size:" + (document.body.dataset.user || ""); }
+  function storedSize() {
+    var i = parseInt(window.localStorage.getItem(sizeKey()), 10);
+    return i >= 0 && i < SIZES.length ? i : 1;
+  }
+  function applySize(i) {
+    document.documentElement.style.setProperty("--text-scale", String(SIZES[i]));
+    var smaller = document.getElementById("text-smaller"), larger = document.getElementById("text-larger");
+    if (smaller) smaller.disabled = i === 0;
+    if (larger) larger.disabled = i === SIZES.length - 1;
+  }
+  document.addEventListener("DOMContentLoaded", function () { applySize(storedSize()); });
+  document.addEventListener("htmx:afterSwap", function () { applySize(storedSize()); });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("#text-smaller, #text-larger");
+    if (!button) return;
+    var i = Math.min(SIZES.length - 1, Math.max(0, storedSize() + (button.id === "text-larger" ? 1 : -1)));
+    window.localStorage.setItem(sizeKey(), String(i));
+    applySize(i);
+  });
+
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("#guidelines-link");
     var dialog = document.getElementById("guidelines-dialog");
