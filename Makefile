@@ -36,11 +36,15 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Browser tests need Debian's chromium; install it when we can (root with apt), else they skip.
+# Browser tests need Debian's chromium (installed when we can: root with apt) and axe-core from
+# npm for the accessibility checks; without them those tests skip and say why.
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "chromium not installed: browser tests will be skipped"; }
+	@test -f var/axe/node_modules/axe-core/axe.min.js || (mkdir -p var/axe && cd var/axe \
+	  && npm install --no-audit --no-fund --ignore-scripts axe-core@4.14.1 >/dev/null) \
+	  || echo "axe-core not installed: accessibility tests will be skipped"
 
 test: install browser-deps lint
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Q, QuerySet, Sum
+from django.contrib.auth.models import User
+from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet, Subquery, Sum
 
-from .models import Batch, Comparison
+from .models import HAS_ROOM, Assignment, Batch, Comparison
 
 REAL = Q(comparisons__is_check=False)
 
@@ -48,3 +49,64 @@ def progress_of(batch: Batch) -> BatchProgress:
     )
     waiting = counts["comparisons"] - counts["complete"] - counts["in_progress"]
     return BatchProgress(waiting=waiting, **counts)
+
+
+@dataclass(frozen=True)
+class AnnotatorProgress:
+    done: int  # comparisons this annotator submitted in the batch
+    available: int  # comparisons they may still judge, their current one included
+
+    @property
+    def reachable(self) -> int:
+        """The "40" of "12 of 40": what they did plus what is still open to them."""
+        return self.done + self.available
+
+
+def annotator_progress(user_id: int, batch_id: int) -> AnnotatorProgress:
+    """One annotator's progress in one batch, in one query (it is paid on every comparison).
+
+    Still available: their live lease, plus every real comparison with room that they have
+    no assignment on (the engine never gives anybody the same comparison twice).
+    """
+    mine = Assignment.objects.filter(annotator_id=user_id, batch_id=batch_id)
+    seen = Assignment.objects.filter(annotator_id=user_id, comparison=OuterRef("pk"))
+    unseen = Comparison.objects.filter(HAS_ROOM, batch_id=batch_id, is_check=False).filter(
+        ~Exists(seen)
+    )
+    counts = (
+        Batch.objects.filter(pk=batch_id)
+        .annotate(
+            done=_count(mine.filter(status=Assignment.Status.SUBMITTED)),
+            leased=_count(mine.filter(status=Assignment.Status.LEASED)),
+            unseen=_count(unseen),
+        )
+        .values("done", "leased", "unseen")
+        .first()
+    ) or {}
+    return AnnotatorProgress(
+        done=counts.get("done") or 0,
+        available=(counts.get("leased") or 0) + (counts.get("unseen") or 0),
+    )
+
+
+def _count(queryset: QuerySet) -> Subquery:
+    """COUNT(*) of a queryset as a scalar subquery (no GROUP BY: one row, always)."""
+    return Subquery(queryset.order_by().annotate(n=Func("pk", function="COUNT")).values("n"))
+
+
+def stuck_comparisons(batch: Batch) -> QuerySet[Comparison]:
+    """Real comparisons still short of judgment sets that no eligible annotator can take:
+    every one of them has judged it, skipped it or held it already. A batch with any never
+    finishes without more annotators (or an admin's decision)."""
+    taken = Assignment.objects.filter(comparison=OuterRef(OuterRef("pk")), annotator=OuterRef("pk"))
+    eligible = (
+        User.objects.filter(Q(annotation_batches=batch) | Q(groups__annotation_batches=batch))
+        .filter(is_active=True)
+        .filter(~Exists(taken))
+    )
+    return (
+        Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=False)
+        .filter(~Exists(eligible))
+        .select_related("document")
+        .order_by("id")
+    )

@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from . import assignments as engine
 from .criteria import CRITERIA, SHOWN_CHOICES, keyboard_map
 from .models import Assignment, Batch, Role, user_role
-from .progress import with_progress
+from .progress import annotator_progress, with_progress
 from .roles import role_required
 from .signals import after_work_url
 
@@ -66,7 +66,7 @@ def home(request: HttpRequest) -> HttpResponse:
             .order_by("name")
         )
         for batch in batches:
-            batch.done_by_me, batch.available_to_me = engine.progress_for(request.user, batch)
+            batch.mine = annotator_progress(request.user.pk, batch.pk)
         return render(request, "evaluation/home_annotator.html", {"batches": batches})
     return render(request, "evaluation/home_no_role.html", status=403)
 
@@ -99,8 +99,8 @@ def _stopped(request: HttpRequest, batch: Batch, message: str | None) -> HttpRes
     onward = None if message else after_work_url(request.user, batch)
     if onward:
         return redirect(onward)
-    done, available = engine.progress_for(request.user, batch)
-    context = {"batch": batch, "message": message, "done": done}
+    progress = annotator_progress(request.user.pk, batch.pk)
+    context = {"batch": batch, "message": message, "done": progress.done}
     return render(request, "evaluation/finished.html", context)
 
 
@@ -108,13 +108,8 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
     comparison = assignment.comparison
     a, b = comparison.summary_a.text, comparison.summary_b.text
     left, right = (a, b) if assignment.left_system == "A" else (b, a)
-    # Only the count of what they did: "still available" is a whole-batch query, kept for the
-    # home page rather than paid on every comparison.
-    done = Assignment.objects.filter(
-        annotator_id=assignment.annotator_id,
-        batch_id=comparison.batch_id,
-        status=Assignment.Status.SUBMITTED,
-    ).count()
+    # "12 of 40": one query, paid on every comparison (evaluation.progress).
+    progress = annotator_progress(assignment.annotator_id, comparison.batch_id)
     answers = extra.get("answers", {})
     criteria = [
         {
@@ -135,7 +130,7 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
         "criteria": criteria,
         # The keyboard map as data for annotate.js: key -> [criterion, shown answer].
         "keymap": keyboard_map(),
-        "done": done,
+        "progress": progress,
         **extra,
     }
 
@@ -169,8 +164,8 @@ def _next_fragment(
         onward = None if message else after_work_url(request.user, batch)
         if onward:  # a full page elsewhere, not a fragment
             return HttpResponse(status=204, headers={"HX-Redirect": onward})
-        done, _ = engine.progress_for(request.user, batch)
-        context = {"batch": batch, "message": message, "done": done}
+        progress = annotator_progress(request.user.pk, batch.pk)
+        context = {"batch": batch, "message": message, "done": progress.done}
         response = render(request, "evaluation/finished.html#work", context)
         response["HX-Push-Url"] = reverse("annotate", args=[batch.pk]) + "?start"
         return response
@@ -218,7 +213,7 @@ def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
         else:
             stored = engine.submit_judgments(request.user, assignment_id, answers, seconds)
     except engine.IncompleteSubmission as e:
-        return _refused(request, assignment_id, str(e), 400, answers)
+        return _refused(request, assignment_id, str(e), 422, answers)
     except engine.SubmissionRefused as e:
         return _refused(request, assignment_id, str(e), 409, answers, move_on=e.move_on)
     if not request.htmx:
@@ -234,5 +229,28 @@ def skip(request: HttpRequest, assignment_id: int) -> HttpResponse:
     try:
         skipped = engine.skip_assignment(request.user, assignment_id, reason, problem=problem)
     except engine.SubmissionRefused as e:
-        return _refused(request, assignment_id, str(e), 400)
+        return _skip_refused(request, assignment_id, str(e), reason, problem)
     return _render_next(request, skipped.comparison.batch)
+
+
+def _skip_refused(
+    request: HttpRequest, assignment_id: int, message: str, reason: str, problem: bool
+) -> HttpResponse:
+    """422 with the reason beside the field and the panel still open; for htmx only the panel
+    is swapped, so the answers already chosen and the time on task stay as they are. 422, not
+    400: django-htmx's development-mode script replaces the whole page on a 400."""
+    item = _own_assignment(request.user, assignment_id)
+    skip = {
+        "skip_error": message,
+        "skip_reason": reason,
+        "skip_kind": "problem" if problem else "skip",
+    }
+    if not request.htmx:
+        return render(
+            request, "evaluation/annotate.html", comparison_context(item, **skip), status=422
+        )
+    context = {"assignment": item, "batch": item.comparison.batch, **skip}
+    response = render(request, "evaluation/annotate.html#skip", context, status=422)
+    response["HX-Retarget"] = "#skip-panel"
+    response["HX-Reswap"] = "outerHTML"
+    return response

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from evaluation import checks
 from evaluation.importing import BatchFileError
 from evaluation.models import Assignment, AuditEvent, Batch, Comparison, Role, audit
-from evaluation.progress import progress_of, with_progress
+from evaluation.progress import progress_of, stuck_comparisons, with_progress
 from evaluation.roles import role_required
 from evaluation.services import (
     BatchSettings,
@@ -104,6 +104,9 @@ def batch_new(request: HttpRequest) -> HttpResponse:
     return render(request, "research/batch_new.html", context, status=status)
 
 
+STUCK_SHOWN = 50
+
+
 def progress_context(batch: Batch) -> dict:
     per_annotator = (
         Assignment.objects.filter(comparison__batch=batch, status=Assignment.Status.SUBMITTED)
@@ -116,6 +119,9 @@ def progress_context(batch: Batch) -> dict:
     return {
         **scoring,
         "progress": progress_of(batch),
+        # Shown by document id, at most STUCK_SHOWN of them; the count is of all.
+        "stuck": list(stuck_comparisons(batch)[: STUCK_SHOWN + 1]),
+        "stuck_shown": STUCK_SHOWN,
         "per_annotator": per_annotator,
         "moving": moving,
         "rescorable": [s.family for s in scoring["families"] if not s.unavailable],

@@ -79,7 +79,7 @@ class TestComparisonPage:
         assert "The mayor of Town1 closed a bridge." in content or "closed a bridge" in content
         assert content.count('type="radio"') == 9
         for key in "QWEASDZXC":
-            assert f"<kbd>{key}</kbd>" in content
+            assert re.search(f"<kbd[^>]*>{key}</kbd>", content)
 
     def test_it_defines_each_criterion_and_sends_the_keyboard_map_as_data(self, client, judging):
         import json
@@ -212,7 +212,7 @@ class TestSubmit:
     def test_it_refuses_a_missing_criterion_and_keeps_the_answers(self, client, judging):
         partial = {"factual": "right", "informative": "equal"}
         response = client.post(reverse("submit", args=[judging.pk]), partial)
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert b"Please answer every criterion" in response.content
         assert re.search(rb'value="right" required[^>]*checked', response.content)
         assert not Judgment.objects.exists()
@@ -257,8 +257,37 @@ class TestSkipView:
 
     def test_it_refuses_an_empty_reason(self, client, judging):
         response = client.post(reverse("skip", args=[judging.pk]), {"reason": ""})
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert b"Please give a reason" in response.content
+        assert re.search(rb'<details class="skip" id="skip-panel" open', response.content)
+        judging.refresh_from_db()
+        assert judging.status == "leased"
+
+    def test_htmx_gets_only_the_panel_back_with_the_reason_beside_the_field(self, client, judging):
+        response = client.post(
+            reverse("skip", args=[judging.pk]),
+            {"reason": "   ", "kind": "problem"},
+            HTTP_HX_REQUEST="true",
+        )
+        assert response.status_code == 422
+        assert (response["HX-Retarget"], response["HX-Reswap"]) == ("#skip-panel", "outerHTML")
+        content = response.content.decode()
+        assert content.lstrip().startswith('<details class="skip" id="skip-panel" open')
+        assert 'id="skip-error" role="alert">Please describe the problem.</p>' in content
+        assert 'aria-describedby="skip-error"' in content and 'id="judge-form"' not in content
+        judging.refresh_from_db()
+        assert judging.status == "leased" and judging.problem_report == ""
+
+    def test_the_reason_is_required_in_the_form(self, client, judging):
+        content = client.get(reverse("assignment", args=[judging.pk])).content.decode()
+        assert re.search(r'<textarea id="skip-reason" name="reason"[^>]* required', content)
+
+    def test_it_is_404_to_skip_someone_elses_comparison_even_without_a_reason(
+        self, client, judging
+    ):
+        client.force_login(make_user("mallory", "annotator"))
+        response = client.post(reverse("skip", args=[judging.pk]), {"reason": ""})
+        assert response.status_code == 404
 
 
 @pytest.mark.django_db

@@ -31,12 +31,23 @@
     var field = event.target.querySelector && event.target.querySelector("input[name=active_seconds]");
     if (field) field.value = activeSeconds().toFixed(1);
   }, true);
-  document.addEventListener("htmx:afterSwap", function () {
-    restartClock();
-    var form = document.getElementById("judge-form");
-    var first = form && form.querySelector("input[type=radio]");
-    if (first) first.focus({ preventScroll: true });
+  // Focus rests on the comparison region, never on an answer: a key meant to scroll must not
+  // be able to change a radio (browsers move a radio group's choice with the arrow keys).
+  function focusComparison() {
+    var work = document.getElementById("work");
+    if (work && work.classList.contains("work")) work.focus({ preventScroll: true });
+  }
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var id = event.detail.target && event.detail.target.id;
+    if (id === "work") {
+      restartClock();
+      focusComparison();
+    } else if (id === "skip-panel") {
+      var reason = document.getElementById("skip-reason");
+      if (reason) reason.focus();  // a refused reason: the panel stays open, the box focused
+    }
   });
+  document.addEventListener("DOMContentLoaded", focusComparison);
 
   // A failed request (503 while the database restarts, a dropped network) keeps the form and
   // its answers on screen and says what to do. Submitting again is safe: if the lost request was
@@ -60,27 +71,104 @@
   function typing(target) {
     return target.closest && target.closest("textarea, input[type=text], input[type=password], select, [contenteditable]");
   }
+  // Keys that scroll the source pane, wherever the focus is (outside a text field): a line for
+  // the arrows, most of a screen for the page keys and Space (Shift+Space goes back).
+  function scrollSource(event) {
+    var pane = document.querySelector("#work .source");
+    if (!pane) return false;
+    var line = 40, page = Math.max(line, pane.clientHeight * 0.9);
+    var by = {
+      ArrowDown: line, ArrowUp: -line, PageDown: page, PageUp: -page,
+      " ": event.shiftKey ? -page : page
+    }[event.key];
+    if (by === undefined) return false;
+    pane.scrollBy({ top: by, behavior: "instant" });
+    return true;
+  }
+  function openSkipPanel(kind) {
+    var panel = document.querySelector("#work details.skip");
+    if (!panel) return;
+    panel.open = true;
+    panel.dataset.kind = kind;
+    var reason = document.getElementById("skip-reason");
+    if (reason) reason.focus();
+  }
+  function closeSkipPanel(panel) {
+    panel.open = false;
+    focusComparison();
+  }
   document.addEventListener("keydown", function (event) {
+    var panel = event.target.closest && event.target.closest("details.skip");
+    if (panel && event.target.id === "skip-reason") {
+      // In the reason box: Ctrl+Enter sends with the button its key chose, Escape closes.
+      if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+        event.preventDefault();
+        var button = document.getElementById(panel.dataset.kind === "problem" ? "report-button" : "skip-button");
+        button.click();  // a click, so htmx sends the button's kind as a form would
+      } else if (event.key === "Escape") {
+        event.preventDefault();
+        closeSkipPanel(panel);
+      }
+      return;
+    }
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
     var form = document.getElementById("judge-form");
     var dialog = document.getElementById("guidelines-dialog");
     if (!form || (dialog && dialog.open)) return;
+    var tag = event.target.tagName;
+    var onControl = tag === "BUTTON" || tag === "A" || tag === "SUMMARY";
+    // Arrow keys and Space would change a focused radio: they scroll instead (Left/Right do nothing).
+    if (event.key === "ArrowLeft" || event.key === "ArrowRight") {
+      if (event.target.type === "radio") event.preventDefault();
+      return;
+    }
+    if (!(event.key === " " && onControl) && scrollSource(event)) {
+      event.preventDefault();
+      return;
+    }
     var key = event.key.toLowerCase();
     var keys = keyMap();
     if (Object.prototype.hasOwnProperty.call(keys, key)) {
       var input = form.querySelector('input[name="' + keys[key][0] + '"][value="' + keys[key][1] + '"]');
-      if (input) { input.checked = true; input.focus({ preventScroll: true }); event.preventDefault(); }
-    } else if (key === "enter" && !(event.target.tagName === "BUTTON" || event.target.tagName === "A" || event.target.tagName === "SUMMARY")) {
+      if (input) { input.checked = true; event.preventDefault(); }
+    } else if (key === "enter" && !onControl) {
       event.preventDefault();
       form.requestSubmit();
     } else if (key === "g" && dialog) {
       event.preventDefault();
       dialog.showModal();
+      dialog.scrollTop = 0;
+    } else if (key === "k" || key === "r") {
+      event.preventDefault();
+      openSkipPanel(key === "k" ? "skip" : "problem");
     }
   });
+  // Text size, remembered per user in this browser (several annotators may share one).
+  var SIZES = [0.875, 1, 1.125, 1.25, 1.5, 1.75];
+  function sizeKey() { return "factpair:text-size:" + (document.body.dataset.user || ""); }
+  function storedSize() {
+    var i = parseInt(window.localStorage.getItem(sizeKey()), 10);
+    return i >= 0 && i < SIZES.length ? i : 1;
+  }
+  function applySize(i) {
+    document.documentElement.style.setProperty("--text-scale", String(SIZES[i]));
+    var smaller = document.getElementById("text-smaller"), larger = document.getElementById("text-larger");
+    if (smaller) smaller.disabled = i === 0;
+    if (larger) larger.disabled = i === SIZES.length - 1;
+  }
+  document.addEventListener("DOMContentLoaded", function () { applySize(storedSize()); });
+  document.addEventListener("htmx:afterSwap", function () { applySize(storedSize()); });
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("#text-smaller, #text-larger");
+    if (!button) return;
+    var i = Math.min(SIZES.length - 1, Math.max(0, storedSize() + (button.id === "text-larger" ? 1 : -1)));
+    window.localStorage.setItem(sizeKey(), String(i));
+    applySize(i);
+  });
+
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("#guidelines-link");
     var dialog = document.getElementById("guidelines-dialog");
-    if (link && dialog) { event.preventDefault(); dialog.showModal(); }
+    if (link && dialog) { event.preventDefault(); dialog.showModal(); dialog.scrollTop = 0; }
   });
 })();
