@@ -432,3 +432,72 @@ class TestTrainedQagen:
         assert result.value is None
         assert result.reason == quals.NO_PAIR_REASON
         assert result.to_dict()["value"] is None
+
+
+def previous_candidates(logprobs, cum, raw, step, s):
+    """diverse_candidates as it was before its groups' results were stacked once per step (each
+    group wrote into preallocated tensors): kept to show that the change alters no bit."""
+    inputs, beams, vocab = logprobs.shape
+    groups, size = s.num_groups, beams // s.num_groups
+    short = quals.shortlist_size(vocab, size, groups)
+    values, tokens = logprobs.topk(short, dim=-1)
+    values = values.view(inputs, size, groups, short).transpose(1, 2)
+    tokens = tokens.view(inputs, size, groups, short).transpose(1, 2)
+    base = cum.view(inputs, size, groups).transpose(1, 2)
+    base_raw = raw.view(inputs, size, groups).transpose(1, 2)
+    if step == 0:
+        values, tokens, base, base_raw = (x[:, :, :1] for x in (values, tokens, base, base_raw))
+    width = values.shape[2] * short
+    take = min(2 * size, values.shape[2] * vocab - 1)
+    values = values.reshape(inputs, groups, width)
+    tokens = tokens.reshape(inputs, groups, width)
+    base = base[..., None].expand(-1, -1, -1, short).reshape(inputs, groups, width)
+    counts = logprobs.new_zeros(inputs, vocab)
+    ones = logprobs.new_ones(inputs, take)
+    top_scores = logprobs.new_empty(inputs, groups, take)
+    top_index = torch.empty(inputs, groups, take, dtype=torch.long)
+    for g in range(groups):
+        group_values, group_tokens = values[:, g], tokens[:, g]
+        if g and s.diversity_strength:
+            group_values = group_values - s.diversity_strength * counts.gather(1, group_tokens)
+        top = (group_values + base[:, g]).topk(take, dim=1)
+        top_scores[:, g], top_index[:, g] = top.values, top.indices
+        counts.scatter_add_(1, group_tokens.gather(1, top.indices), ones)
+    within = top_index // short
+    group_ids = torch.arange(groups)[None, :, None]
+    raw_scores = values.gather(2, top_index) + base_raw.gather(2, within)
+
+    def interleaved(x):
+        return x.transpose(1, 2).reshape(inputs, take * groups)
+
+    return quals.Candidates(
+        scores=interleaved(top_scores),
+        tokens=interleaved(tokens.gather(2, top_index)),
+        beams=interleaved(within * groups + group_ids),
+        raw=interleaved(raw_scores),
+    )
+
+
+class TestStackedGroups:
+    @pytest.mark.parametrize("step", [0, 3])
+    @pytest.mark.parametrize("strength", [0.5, 0.3])
+    def test_it_gives_the_previous_candidates_bit_for_bit(self, step, strength):
+        torch.manual_seed(step)
+        logprobs = torch.log_softmax(torch.randn(2, 6, 40) * 3, dim=-1)
+        cum, raw = torch.randn(2, 6), torch.randn(2, 6)
+        s = settings(num_beams=6, num_groups=3, diversity_strength=strength)
+        ours = quals.diverse_candidates(logprobs, cum, raw, step, s)
+        before = previous_candidates(logprobs, cum, raw, step, s)
+        for name in ("scores", "tokens", "beams", "raw"):
+            assert torch.equal(getattr(ours, name), getattr(before, name)), name
+
+    def test_it_finds_the_previous_hypotheses_on_the_trained_model(
+        self, trained_qagen, monkeypatch
+    ):
+        config = replace(trained_qagen.config, generation_batch_size=2)
+        batched = replace(trained_qagen, config=config)
+        ours = quals.generate_hypotheses(batched, PASSAGES[:3])
+        monkeypatch.setattr(quals, "diverse_candidates", previous_candidates)
+        before = quals.generate_hypotheses(batched, PASSAGES[:3])
+        assert ours == before
+        assert all(len(found) == 60 for found in ours)
