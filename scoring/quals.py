@@ -796,11 +796,16 @@ def select_pairs(candidates: Sequence[QAPair], summary: str, max_pairs: int = 10
 
 
 def make_pair(qagen: QAGen, question: str, answer: str, unnormalised_score: float = 0.0) -> QAPair:
-    """A pair given as text (imports, tests), in the reference's target format: question,
-    separator, answer without a leading space, EOS. Its beam score is taken as
+    """A pair given as text (imports, tests), in the reference's target format: BPE(question),
+    BPE(separator), BPE(answer) (no leading space), EOS, each part encoded on its own as the
+    reference builds its targets, so that no BPE token spans the separator (with " strutConnector"
+    as plain BPE, the text "? strutConnectorThe" is one pre-token). Its beam score is taken as
     `unnormalised_score` spread evenly over its tokens, as if the beam search had found it."""
-    ids = qagen.tokenizer(f"{question}{qagen.config.separator}{answer}", add_special_tokens=False)
-    target = (*ids["input_ids"], qagen.eos_id)
+
+    def encode(text: str) -> list[int]:
+        return qagen.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    target = (*encode(question), *encode(qagen.config.separator), *encode(answer), qagen.eos_id)
     mean = unnormalised_score / len(target)
     return QAPair(question, answer, target, unnormalised_score, mean, (mean,) * len(target))
 

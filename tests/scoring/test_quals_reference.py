@@ -322,6 +322,35 @@ class TestInputs:
         assert encoded.input_ids[0].tolist() == plain + [trained_qagen.eos_id]
 
 
+class TestMakePair:
+    # A byte-level BPE in which " strutConnector" is a plain token, as in the paper's GPT-2 BPE,
+    # trained on text where it is always followed by "The": encoding the joined text gives one
+    # token across the separator, the reference's BPE(q) + BPE(sep) + BPE(a) does not.
+    CORPUS = ["Who opened it? strutConnectorThe mayor"] * 50 + ["Who? strutConnector"] * 20
+
+    def qagen(self) -> quals.QAGen:
+        tokenizer = build_tokenizer(vocab_size=400, corpus=self.CORPUS)
+        config = QualsConfig(model_dir="x", separator=" strutConnector")
+        return quals.QAGen(model=None, tokenizer=tokenizer, config=config)
+
+    def test_it_encodes_question_separator_and_answer_each_on_its_own(self):
+        qagen = self.qagen()
+        made = quals.make_pair(qagen, "Who opened it?", "The mayor")
+        tokens = qagen.tokenizer.convert_ids_to_tokens(list(made.target_ids))
+        # By hand: the answer starts without a space ("Th", "e"), the separator stays whole.
+        assert tokens == ["Who", "Ġopened", "Ġit", "?", "ĠstrutConnector", "Th", "e", "Ġmayor"] + [
+            "</s>"
+        ]
+        joined = qagen.tokenizer("Who opened it? strutConnectorThe mayor", add_special_tokens=False)
+        assert "ĠstrutConnectorThe" in qagen.tokenizer.convert_ids_to_tokens(joined["input_ids"])
+
+    def test_its_target_decodes_and_splits_back_to_the_pair(self):
+        qagen = self.qagen()
+        made = quals.make_pair(qagen, "Who opened it?", "The mayor")
+        text = qagen.tokenizer.decode(list(made.target_ids[:-1]))
+        assert quals.split_pair(text, " strutConnector") == ("Who opened it?", "The mayor")
+
+
 class TestModes:
     def test_it_defaults_to_reference_mode(self):
         assert QualsConfig(model_dir="x").mode == "reference"
