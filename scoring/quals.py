@@ -631,15 +631,22 @@ def diverse_candidates(
     base = base[..., None].expand(-1, -1, -1, short).reshape(inputs, groups, width)
     counts = logprobs.new_zeros(inputs, vocab)
     ones = logprobs.new_ones(inputs, take)
-    top_scores = logprobs.new_empty(inputs, groups, take)
-    top_index = torch.empty(inputs, groups, take, dtype=torch.long, device=logprobs.device)
-    for g in range(groups):
-        group_values, group_tokens = values[:, g], tokens[:, g]
+    # The groups depend on each other through the penalty, so they go one by one; each does a
+    # few whole-batch operations, and the results are stacked once at the end.
+    found: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+    for g, (group_values, group_tokens, group_base) in enumerate(
+        zip(values.unbind(1), tokens.unbind(1), base.unbind(1), strict=True)
+    ):
         if g and s.diversity_strength:
-            group_values = group_values - s.diversity_strength * counts.gather(1, group_tokens)
-        top = (group_values + base[:, g]).topk(take, dim=1)
-        top_scores[:, g], top_index[:, g] = top.values, top.indices
-        counts.scatter_add_(1, group_tokens.gather(1, top.indices), ones)
+            penalty = counts.gather(1, group_tokens).mul_(s.diversity_strength)
+            group_values = group_values - penalty
+        top_values, top_places = (group_values + group_base).topk(take, dim=1)
+        chosen = group_tokens.gather(1, top_places)
+        counts.scatter_add_(1, chosen, ones)
+        found.append((top_values, top_places, chosen))
+    top_scores, top_index, top_tokens = (
+        torch.stack(parts, dim=1) for parts in zip(*found, strict=True)
+    )
     within = top_index // short
     group_ids = torch.arange(groups, device=logprobs.device)[None, :, None]
     raw_scores = values.gather(2, top_index) + base_raw.gather(2, within)
@@ -649,7 +656,7 @@ def diverse_candidates(
 
     return Candidates(
         scores=interleaved(top_scores),
-        tokens=interleaved(tokens.gather(2, top_index)),
+        tokens=interleaved(top_tokens),
         beams=interleaved(within * groups + group_ids),
         raw=interleaved(raw_scores),
     )
@@ -789,11 +796,16 @@ def select_pairs(candidates: Sequence[QAPair], summary: str, max_pairs: int = 10
 
 
 def make_pair(qagen: QAGen, question: str, answer: str, unnormalised_score: float = 0.0) -> QAPair:
-    """A pair given as text (imports, tests), in the reference's target format: question,
-    separator, answer without a leading space, EOS. Its beam score is taken as
+    """A pair given as text (imports, tests), in the reference's target format: BPE(question),
+    BPE(separator), BPE(answer) (no leading space), EOS, each part encoded on its own as the
+    reference builds its targets, so that no BPE token spans the separator (with " strutConnector"
+    as plain BPE, the text "? strutConnectorThe" is one pre-token). Its beam score is taken as
     `unnormalised_score` spread evenly over its tokens, as if the beam search had found it."""
-    ids = qagen.tokenizer(f"{question}{qagen.config.separator}{answer}", add_special_tokens=False)
-    target = (*ids["input_ids"], qagen.eos_id)
+
+    def encode(text: str) -> list[int]:
+        return qagen.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    target = (*encode(question), *encode(qagen.config.separator), *encode(answer), qagen.eos_id)
     mean = unnormalised_score / len(target)
     return QAPair(question, answer, target, unnormalised_score, mean, (mean,) * len(target))
 

@@ -322,6 +322,35 @@ class TestInputs:
         assert encoded.input_ids[0].tolist() == plain + [trained_qagen.eos_id]
 
 
+class TestMakePair:
+    # A byte-level BPE in which " strutConnector" is a plain token, as in the paper's GPT-2 BPE,
+    # trained on text where it is always followed by "The": encoding the joined text gives one
+    # token across the separator, the reference's BPE(q) + BPE(sep) + BPE(a) does not.
+    CORPUS = ["Who opened it? strutConnectorThe mayor"] * 50 + ["Who? strutConnector"] * 20
+
+    def qagen(self) -> quals.QAGen:
+        tokenizer = build_tokenizer(vocab_size=400, corpus=self.CORPUS)
+        config = QualsConfig(model_dir="x", separator=" strutConnector")
+        return quals.QAGen(model=None, tokenizer=tokenizer, config=config)
+
+    def test_it_encodes_question_separator_and_answer_each_on_its_own(self):
+        qagen = self.qagen()
+        made = quals.make_pair(qagen, "Who opened it?", "The mayor")
+        tokens = qagen.tokenizer.convert_ids_to_tokens(list(made.target_ids))
+        # By hand: the answer starts without a space ("Th", "e"), the separator stays whole.
+        assert tokens == ["Who", "Ġopened", "Ġit", "?", "ĠstrutConnector", "Th", "e", "Ġmayor"] + [
+            "</s>"
+        ]
+        joined = qagen.tokenizer("Who opened it? strutConnectorThe mayor", add_special_tokens=False)
+        assert "ĠstrutConnectorThe" in qagen.tokenizer.convert_ids_to_tokens(joined["input_ids"])
+
+    def test_its_target_decodes_and_splits_back_to_the_pair(self):
+        qagen = self.qagen()
+        made = quals.make_pair(qagen, "Who opened it?", "The mayor")
+        text = qagen.tokenizer.decode(list(made.target_ids[:-1]))
+        assert quals.split_pair(text, " strutConnector") == ("Who opened it?", "The mayor")
+
+
 class TestModes:
     def test_it_defaults_to_reference_mode(self):
         assert QualsConfig(model_dir="x").mode == "reference"
@@ -432,3 +461,72 @@ class TestTrainedQagen:
         assert result.value is None
         assert result.reason == quals.NO_PAIR_REASON
         assert result.to_dict()["value"] is None
+
+
+def previous_candidates(logprobs, cum, raw, step, s):
+    """diverse_candidates as it was before its groups' results were stacked once per step (each
+    group wrote into preallocated tensors): kept to show that the change alters no bit."""
+    inputs, beams, vocab = logprobs.shape
+    groups, size = s.num_groups, beams // s.num_groups
+    short = quals.shortlist_size(vocab, size, groups)
+    values, tokens = logprobs.topk(short, dim=-1)
+    values = values.view(inputs, size, groups, short).transpose(1, 2)
+    tokens = tokens.view(inputs, size, groups, short).transpose(1, 2)
+    base = cum.view(inputs, size, groups).transpose(1, 2)
+    base_raw = raw.view(inputs, size, groups).transpose(1, 2)
+    if step == 0:
+        values, tokens, base, base_raw = (x[:, :, :1] for x in (values, tokens, base, base_raw))
+    width = values.shape[2] * short
+    take = min(2 * size, values.shape[2] * vocab - 1)
+    values = values.reshape(inputs, groups, width)
+    tokens = tokens.reshape(inputs, groups, width)
+    base = base[..., None].expand(-1, -1, -1, short).reshape(inputs, groups, width)
+    counts = logprobs.new_zeros(inputs, vocab)
+    ones = logprobs.new_ones(inputs, take)
+    top_scores = logprobs.new_empty(inputs, groups, take)
+    top_index = torch.empty(inputs, groups, take, dtype=torch.long)
+    for g in range(groups):
+        group_values, group_tokens = values[:, g], tokens[:, g]
+        if g and s.diversity_strength:
+            group_values = group_values - s.diversity_strength * counts.gather(1, group_tokens)
+        top = (group_values + base[:, g]).topk(take, dim=1)
+        top_scores[:, g], top_index[:, g] = top.values, top.indices
+        counts.scatter_add_(1, group_tokens.gather(1, top.indices), ones)
+    within = top_index // short
+    group_ids = torch.arange(groups)[None, :, None]
+    raw_scores = values.gather(2, top_index) + base_raw.gather(2, within)
+
+    def interleaved(x):
+        return x.transpose(1, 2).reshape(inputs, take * groups)
+
+    return quals.Candidates(
+        scores=interleaved(top_scores),
+        tokens=interleaved(tokens.gather(2, top_index)),
+        beams=interleaved(within * groups + group_ids),
+        raw=interleaved(raw_scores),
+    )
+
+
+class TestStackedGroups:
+    @pytest.mark.parametrize("step", [0, 3])
+    @pytest.mark.parametrize("strength", [0.5, 0.3])
+    def test_it_gives_the_previous_candidates_bit_for_bit(self, step, strength):
+        torch.manual_seed(step)
+        logprobs = torch.log_softmax(torch.randn(2, 6, 40) * 3, dim=-1)
+        cum, raw = torch.randn(2, 6), torch.randn(2, 6)
+        s = settings(num_beams=6, num_groups=3, diversity_strength=strength)
+        ours = quals.diverse_candidates(logprobs, cum, raw, step, s)
+        before = previous_candidates(logprobs, cum, raw, step, s)
+        for name in ("scores", "tokens", "beams", "raw"):
+            assert torch.equal(getattr(ours, name), getattr(before, name)), name
+
+    def test_it_finds_the_previous_hypotheses_on_the_trained_model(
+        self, trained_qagen, monkeypatch
+    ):
+        config = replace(trained_qagen.config, generation_batch_size=2)
+        batched = replace(trained_qagen, config=config)
+        ours = quals.generate_hypotheses(batched, PASSAGES[:3])
+        monkeypatch.setattr(quals, "diverse_candidates", previous_candidates)
+        before = quals.generate_hypotheses(batched, PASSAGES[:3])
+        assert ours == before
+        assert all(len(found) == 60 for found in ours)

@@ -14,7 +14,7 @@ from scoring import quals, scorers, services
 from scoring.models import MetricScore, ScoringJob
 from scoring.tasks import score_quals, score_rouge
 
-from .qagen_fixture import build_qagen_dir
+from .qagen_fixture import QA_TASK, build_qagen_dir
 
 SMALL = {"num_beams": 4, "num_beam_groups": 4, "min_new_tokens": 2, "max_new_tokens": 8}
 
@@ -286,6 +286,37 @@ class TestQualsScoreLineAlignedFiles:
                 "quals_score", "--model", str(model_dir), "--source", source,
                 "--output", str(tmp_path / "o"),
             )  # fmt: skip
+        assert not (tmp_path / "o").exists()
+
+
+class TestQualsScoreBatchedGeneration:
+    def score(self, model_dir, source, summaries, output, *extra):
+        call_command(
+            "quals_score", "--model", str(model_dir), "--source", source,
+            "--summaries", summaries, "--output", str(output), *extra,
+        )  # fmt: skip
+        return [json.loads(x) for x in output.read_text().splitlines()]
+
+    def test_it_gives_the_scores_of_one_at_a_time(self, trained_qagen_dir, tmp_path):
+        # Real generation on the trained tiny QAGen: 4 summaries, batches of 3 and 1.
+        passages = list(QA_TASK)
+        document = " ".join(passages)
+        source = write_lines(tmp_path / "test.source", [document] * len(passages))
+        summaries = write_lines(tmp_path / "test.target.hypo", passages)
+        alone = self.score(trained_qagen_dir, source, summaries, tmp_path / "alone.jsonl")
+        batched = self.score(
+            trained_qagen_dir, source, summaries, tmp_path / "batched.jsonl",
+            "--generation-batch-size", "3",
+        )  # fmt: skip
+        assert [row["id"] for row in batched] == [1, 2, 3, 4]
+        assert all(row["quals"] is not None for row in alone)
+        for one, other in zip(alone, batched, strict=True):
+            assert other["quals"] == pytest.approx(one["quals"], abs=1e-4)
+            assert [p["question"] for p in other["pairs"]] == [p["question"] for p in one["pairs"]]
+
+    def test_it_refuses_a_batch_size_below_one(self, model_dir, tmp_path, line_files):
+        with pytest.raises(CommandError, match="at least 1"):
+            self.score(model_dir, *line_files, tmp_path / "o", "--generation-batch-size", "0")
         assert not (tmp_path / "o").exists()
 
 

@@ -38,6 +38,12 @@ class Command(BaseCommand):
         parser.add_argument("--dtype", default="float32")
         parser.add_argument("--num-beams", type=int, default=60)
         parser.add_argument("--no-details", action="store_true", help="Omit per-pair details.")
+        parser.add_argument(
+            "--generation-batch-size",
+            type=int,
+            default=1,
+            help="Summaries per beam search (same scores, faster on a GPU).",
+        )
 
     def handle(self, *args, **opts):
         from scoring.quals import QualsConfig, QualsConfigError, load_qagen
@@ -54,7 +60,10 @@ class Command(BaseCommand):
             dtype=opts["dtype"],
             num_beams=opts["num_beams"],
             num_beam_groups=opts["num_beams"],
+            generation_batch_size=opts["generation_batch_size"],
         )
+        if opts["generation_batch_size"] < 1:
+            raise CommandError("--generation-batch-size must be at least 1")
         try:
             qagen = load_qagen(config)
         except QualsConfigError as e:
@@ -64,13 +73,28 @@ class Command(BaseCommand):
         self.stdout.write(f"{len(rows)} summaries, {scored} with a score; wrote {opts['output']}")
 
     def scored(self, qagen, rows):
-        from scoring.quals import encode_source, quals_score
+        from scoring import quals
 
         encoded, encoded_source = None, None
-        for row in tqdm(rows, desc="QUALS", unit="summary", file=self.stderr._out):
-            if row["source"] != encoded_source:
-                encoded, encoded_source = encode_source(qagen, row["source"]), row["source"]
-            yield row, quals_score(qagen, row["source"], row["summary"], encoded)
+        size = qagen.config.generation_batch_size
+        progress = tqdm(total=len(rows), desc="QUALS", unit="summary", file=self.stderr._out)
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            found = generated_candidates(qagen, [row["summary"] for row in chunk])
+            for row, candidates in zip(chunk, found, strict=True):
+                if row["source"] != encoded_source:
+                    encoded, encoded_source = (
+                        quals.encode_source(qagen, row["source"]),
+                        row["source"],
+                    )
+                yield (
+                    row,
+                    quals.score_candidates(
+                        qagen, row["source"], row["summary"], candidates, encoded
+                    ),
+                )
+                progress.update()
+        progress.close()
 
     def output_line(self, row: dict, result, opts) -> tuple[str, bool]:
         has_score = result.value is not None
@@ -82,6 +106,15 @@ class Command(BaseCommand):
         if not opts["no_details"]:
             line["pairs"] = [vars(p) for p in result.pairs]
         return json.dumps(line, ensure_ascii=False), has_score
+
+
+def generated_candidates(qagen, summaries: list[str]) -> list:
+    """Generated candidates per summary: one beam search each, or batched ones (same results)."""
+    from scoring import quals
+
+    if len(summaries) == 1:
+        return [quals.generate_candidates(qagen, summaries[0])]
+    return quals.generate_candidates_batch(qagen, summaries)
 
 
 def write_atomically(path: Path, lines) -> int:
