@@ -26,6 +26,7 @@ order drawn for them. A slot with no check available is served a real comparison
 from __future__ import annotations
 
 import random
+from collections import deque
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -75,18 +76,48 @@ def slot_rate(every: int, gap: int) -> float:
     return (lo + hi) / 2
 
 
+def _slot_low(batch: Batch, user_id: int, n: int) -> bool:
+    """The annotator's n-th item draws under the slot threshold (a slot unless one of the
+    `check_min_gap` items before it drew under it too)."""
+    p = slot_rate(batch.check_every, batch.check_min_gap)
+    return batch.draw("check-slot", user_id, n) < p * _SCALE
+
+
 def check_due(batch: Batch, user_id: int, served_items: int) -> bool:
     """Is the annotator's next item (their `served_items`-th, from 0) a check slot? No query."""
     if not batch.check_every:
         return False
+    n, gap = served_items, batch.check_min_gap
+    return _slot_low(batch, user_id, n) and not any(
+        _slot_low(batch, user_id, j) for j in range(max(0, n - gap), n)
+    )
+
+
+def items_to_come(batch: Batch, user_id: int, position: int, real_left: int) -> int:
+    """How many items the annotator is served from their `position`-th (from 0) until
+    `real_left` more real comparisons have been served, following their check slots (each
+    slot filled by a check). Counters built on it change by the same amount whichever kind of
+    item an annotator is given, so they never tell a check from a real item. No query; one
+    draw an item to come."""
+    if real_left <= 0:
+        return 0
+    if not batch.check_every:
+        return real_left
     gap = batch.check_min_gap
-    p = slot_rate(batch.check_every, gap)
-
-    def low(n: int) -> bool:
-        return batch.draw("check-slot", user_id, n) < p * _SCALE
-
-    n = served_items
-    return low(n) and not any(low(j) for j in range(max(0, n - gap), n))
+    recent = deque(
+        (_slot_low(batch, user_id, j) for j in range(max(0, position - gap), position)), maxlen=gap
+    )
+    slots = real = 0
+    n = position
+    while real < real_left:
+        low = _slot_low(batch, user_id, n)
+        if low and not any(recent):
+            slots += 1
+        else:
+            real += 1
+        recent.append(low)
+        n += 1
+    return slots + real
 
 
 def _eligible(batch: Batch, user_id: int):

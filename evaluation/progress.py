@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.contrib.auth.models import User
 from django.db.models import Count, Exists, F, Func, OuterRef, Q, QuerySet, Subquery, Sum
 
+from .checks import items_to_come
 from .models import HAS_ROOM, Assignment, Batch, Comparison
 
 REAL = Q(comparisons__is_check=False)
@@ -53,8 +54,8 @@ def progress_of(batch: Batch) -> BatchProgress:
 
 @dataclass(frozen=True)
 class AnnotatorProgress:
-    done: int  # comparisons this annotator submitted in the batch
-    available: int  # comparisons they may still judge, their current one included
+    done: int  # items this annotator submitted in the batch (checks included, unmarked)
+    available: int  # items still to come for them, their current one included
 
     @property
     def reachable(self) -> int:
@@ -62,30 +63,35 @@ class AnnotatorProgress:
         return self.done + self.available
 
 
-def annotator_progress(user_id: int, batch_id: int) -> AnnotatorProgress:
+def annotator_progress(user_id: int, batch: Batch) -> AnnotatorProgress:
     """One annotator's progress in one batch, in one query (it is paid on every comparison).
 
-    Still available: their live lease, plus every real comparison with room that they have
-    no assignment on (the engine never gives anybody the same comparison twice).
+    Still to come: their current item, plus the items they will be served until every real
+    comparison with room that they have no assignment on is theirs (the engine never gives
+    anybody the same comparison twice), check slots included (`checks.items_to_come`). Both
+    figures move by one a submission whether the item was a check or a real comparison, so
+    neither tells one from the other.
     """
-    mine = Assignment.objects.filter(annotator_id=user_id, batch_id=batch_id)
+    mine = Assignment.objects.filter(annotator_id=user_id, batch_id=batch.pk)
     seen = Assignment.objects.filter(annotator_id=user_id, comparison=OuterRef("pk"))
-    unseen = Comparison.objects.filter(HAS_ROOM, batch_id=batch_id, is_check=False).filter(
+    unseen = Comparison.objects.filter(HAS_ROOM, batch_id=batch.pk, is_check=False).filter(
         ~Exists(seen)
     )
     counts = (
-        Batch.objects.filter(pk=batch_id)
+        Batch.objects.filter(pk=batch.pk)
         .annotate(
             done=_count(mine.filter(status=Assignment.Status.SUBMITTED)),
             leased=_count(mine.filter(status=Assignment.Status.LEASED)),
+            served=_count(mine),
             unseen=_count(unseen),
         )
-        .values("done", "leased", "unseen")
+        .values("done", "leased", "served", "unseen")
         .first()
     ) or {}
+    served, unseen = counts.get("served") or 0, counts.get("unseen") or 0
+    to_come = items_to_come(batch, user_id, served, unseen)
     return AnnotatorProgress(
-        done=counts.get("done") or 0,
-        available=(counts.get("leased") or 0) + (counts.get("unseen") or 0),
+        done=counts.get("done") or 0, available=(counts.get("leased") or 0) + to_come
     )
 
 

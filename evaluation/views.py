@@ -66,7 +66,7 @@ def home(request: HttpRequest) -> HttpResponse:
             .order_by("name")
         )
         for batch in batches:
-            batch.mine = annotator_progress(request.user.pk, batch.pk)
+            batch.mine = annotator_progress(request.user.pk, batch)
         return render(request, "evaluation/home_annotator.html", {"batches": batches})
     return render(request, "evaluation/home_no_role.html", status=403)
 
@@ -99,7 +99,7 @@ def _stopped(request: HttpRequest, batch: Batch, message: str | None) -> HttpRes
     onward = None if message else after_work_url(request.user, batch)
     if onward:
         return redirect(onward)
-    progress = annotator_progress(request.user.pk, batch.pk)
+    progress = annotator_progress(request.user.pk, batch)
     context = {"batch": batch, "message": message, "done": progress.done}
     return render(request, "evaluation/finished.html", context)
 
@@ -109,7 +109,7 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
     a, b = comparison.summary_a.text, comparison.summary_b.text
     left, right = (a, b) if assignment.left_system == "A" else (b, a)
     # "12 of 40": one query, paid on every comparison (evaluation.progress).
-    progress = annotator_progress(assignment.annotator_id, comparison.batch_id)
+    progress = annotator_progress(assignment.annotator_id, comparison.batch)
     answers = extra.get("answers", {})
     criteria = [
         {
@@ -164,7 +164,7 @@ def _next_fragment(
         onward = None if message else after_work_url(request.user, batch)
         if onward:  # a full page elsewhere, not a fragment
             return HttpResponse(status=204, headers={"HX-Redirect": onward})
-        progress = annotator_progress(request.user.pk, batch.pk)
+        progress = annotator_progress(request.user.pk, batch)
         context = {"batch": batch, "message": message, "done": progress.done}
         response = render(request, "evaluation/finished.html#work", context)
         response["HX-Push-Url"] = reverse("annotate", args=[batch.pk]) + "?start"

@@ -41,7 +41,7 @@ class TestChecksLookLikeRealItems:
         approved_pool_checks(batch, 3)
         # The slots are random (tested in tests/evaluation/test_checks.py); here every second
         # item, so that the walk surely meets both kinds.
-        monkeypatch.setattr(checks, "check_due", lambda batch, user_id, n: n % 2 == 1)
+        monkeypatch.setattr(checks, "_slot_low", lambda batch, user_id, n: n % 2 == 1)
 
         log_in(page, live_server.url, "checker")
         page.goto(f"{live_server.url}/annotate/{batch.pk}/?start")
@@ -65,5 +65,6 @@ class TestChecksLookLikeRealItems:
         real_views = [v for v, is_check in zip(views, kinds, strict=True) if not is_check]
         for key in ("structure", "url", "title"):
             assert {v[key] for v in check_views} == {v[key] for v in real_views}, key
-        # The counter counts every submitted item alike: 0, 1, 2, ... whatever was served.
-        assert [v["counter"] for v in views] == [f"{n} done" for n in range(7)]
+        # The counter counts every item alike, and its total (check slots included) never
+        # moves: 0 of 7, 1 of 7, ... whatever was served.
+        assert [v["counter"] for v in views] == [f"{n} of 7 done" for n in range(7)]

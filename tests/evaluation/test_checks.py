@@ -196,6 +196,31 @@ class TestServing:
             assert 4000 / 10 * 0.85 < len(positions) < 4000 / 10 * 1.15
         assert slots[1][:10] != slots[2][:10]  # not one schedule for everybody
 
+    def test_items_to_come_follows_the_annotators_own_slots(self):
+        batch = open_batch()
+        batch.check_every, batch.check_min_gap = 4, 2
+        for user_id, position, real_left in [(1, 0, 30), (2, 7, 12), (3, 40, 1), (1, 5, 0)]:
+            n, reals = position, 0  # walk the slots as the engine serves them
+            while reals < real_left:
+                reals += not checks.check_due(batch, user_id, n)
+                n += 1
+            assert checks.items_to_come(batch, user_id, position, real_left) == n - position
+
+    def test_the_total_to_do_stays_put_whichever_kind_is_served(self):
+        """done + still to come, after each item as the engine serves them: the same number
+        after a check as after a real comparison (a counter that moved would tell them apart)."""
+        batch = open_batch()
+        batch.check_every, batch.check_min_gap = 3, 1
+        real_left, served, totals, kinds = 20, 0, [], []
+        while real_left:
+            is_check = checks.check_due(batch, 5, served)
+            real_left -= not is_check
+            served += 1
+            kinds.append(is_check)
+            totals.append(served + checks.items_to_come(batch, 5, served, real_left))
+        assert any(kinds) and not all(kinds)
+        assert set(totals) == {served}
+
     def test_no_document_is_both_a_check_and_a_real_item_and_every_comparison_reaches_k(self):
         batch = open_batch(n_docs=8, k=2, row=check_row)
         batch.check_every = 2

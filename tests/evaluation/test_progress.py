@@ -50,7 +50,7 @@ class TestAnnotatorProgress:
         judge(ann, batch, 2)
         judge(bob, batch, 3)
         engine.lease_next(ann, batch)  # one on screen
-        progress = annotator_progress(ann.pk, batch.pk)
+        progress = annotator_progress(ann.pk, batch)
         assert progress.done == 2
         assert progress.available == expected_available(ann, batch) == 1
         assert progress.reachable == 3
@@ -60,7 +60,7 @@ class TestAnnotatorProgress:
         batch = open_batch(3, 2, [ann])
         item = engine.lease_next(ann, batch)
         engine.skip_assignment(ann, item.pk, "unreadable")
-        assert annotator_progress(ann.pk, batch.pk).available == expected_available(ann, batch) == 2
+        assert annotator_progress(ann.pk, batch).available == expected_available(ann, batch) == 2
 
     def test_the_judging_page_says_12_of_40(self, client):
         ann = make_user("ann", "annotator")
