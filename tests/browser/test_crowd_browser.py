@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 
 from crowd.models import Participant
 from evaluation import checks
-from evaluation.models import Assignment, Batch, Comparison, Judgment
-from tests.conftest import make_user
+from evaluation.models import Assignment, Batch, Judgment
+from tests.conftest import approved_pool_checks, make_user
 from tests.crowd.conftest import crowd_batch, link, make_study
 
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
@@ -36,10 +36,13 @@ def answer_training(page, factual: str) -> None:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 class TestParticipantPath:
-    def test_link_to_completion_code_and_back_to_the_platform(self, page, live_server):
+    def test_link_to_completion_code_and_back_to_the_platform(self, page, live_server, monkeypatch):
         batch = crowd_batch(n_docs=3, k=1, quota=3)
         Batch.objects.filter(pk=batch.pk).update(public_title="News summaries", check_every=3)
-        checks.mark_as_check(Comparison.objects.filter(batch=batch).last(), {"factual": "B"})
+        approved_pool_checks(batch, 1)
+        # Check slots are a random draw per annotator (tests/evaluation/test_checks.py); here
+        # the participant's second item, so that the quota surely holds one.
+        monkeypatch.setattr(checks, "_slot_low", lambda batch, user_id, n: n == 1)
         study = make_study(
             batch,
             consent_text="This study asks you to compare short news summaries. "
