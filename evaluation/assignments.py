@@ -251,18 +251,7 @@ def _lease_check(
     if candidate is None:
         return None
     left = _left_for(batch, candidate, user, served, strict=False)
-    if not _take_slot(candidate.pk, left):
-        return None
-    assignment = Assignment.objects.create(
-        comparison=candidate,
-        batch=batch,
-        annotator=user,
-        left_system=left,
-        served_at=now,
-        lease_expires_at=expires,
-    )
-    audit(user, AuditEvent.Action.ASSIGN, batch, f"assignment {assignment.pk}")
-    return assignment
+    return _assign(user, batch, candidate, left, now, expires)
 
 
 # A comparison whose sides cannot balance for this annotator (it needs the side they have seen
@@ -297,6 +286,13 @@ def _lease_from(
         if left is not None:
             break
         passed.append(candidate)
+    return _assign(user, batch, candidate, left, now, expires)
+
+
+def _assign(
+    user, batch: Batch, candidate: Comparison, left: str, now: datetime, expires: datetime
+) -> Assignment | None:
+    """Take a place on the locked comparison and lease it, audited; None when it is full."""
     if not _take_slot(candidate.pk, left):
         return None
     assignment = Assignment.objects.create(
