@@ -60,6 +60,7 @@ class MethodsFacts:
     batches: list[str] = field(default_factory=list)  # pooled: the batches' names
     reoriented: list[str] = field(default_factory=list)  # pooled: those flipped to match
     holm_family: str = ""  # what Holm's adjustment ran across, when not the criteria
+    batch_ids: list[int] = field(default_factory=list)  # for sentences other apps add
 
 
 def batch_facts(
@@ -126,6 +127,7 @@ def facts_of(
         batches=[b.name for b in batches] if len(batches) > 1 else [],
         reoriented=[b.name for b in reoriented],
         holm_family=holm_family,
+        batch_ids=ids,
     )
 
 

@@ -16,11 +16,11 @@ from django.utils import timezone
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
-from evaluation import checks, criteria
+from evaluation import criteria
 from evaluation.models import Assignment, AuditEvent, Role
 from research import methods
 from research.exports import FORMATS_OF, ROW_FORMATS, annotator_pseudonym, export
-from tests.conftest import make_user
+from tests.conftest import approved_pool_checks, make_user
 from tests.research.test_analysis import all_criteria, judge
 from tests.research.test_exports import read_csv, read_jsonl
 
@@ -37,13 +37,12 @@ def skipped(comparison, user, *, skip: str = "", problem: str = ""):
 
 @pytest.fixture
 def checked(batch):
-    """Two attention checks (expected: A more factual). alice answers both right, bob both
-    wrong (flagged), carol skips one. Real comparisons: alice and bob judge all four, carol
-    three and reports a problem with the fourth."""
-    batch.check_every = 2
+    """Two approved attention checks from a check pool (flagged from two answered checks).
+    alice answers both right, bob both wrong (flagged), carol skips one. Real comparisons:
+    alice and bob judge all four, carol three and reports a problem with the fourth."""
+    batch.check_every, batch.checks_before_flag = 2, 2
     batch.save()
-    made = checks.create_attention_checks(batch, 2)
-    assert len(made) == 2
+    made = approved_pool_checks(batch, 2)
     alice, bob, carol = (make_user(n, Role.ANNOTATOR) for n in ("alice", "bob", "carol"))
     real = list(batch.comparisons.filter(is_check=False).order_by("id"))
     for c, comparison in enumerate(real):
@@ -53,8 +52,9 @@ def checked(batch):
             judge(comparison, carol, all_criteria("equal" if c == 0 else "B"))
     skipped(real[3], carol, problem=PROBLEM)
     for check in made:
-        judge(check, alice, all_criteria("A"))
-        judge(check, bob, all_criteria("B"))
+        right = check.expected["factual"]  # the faithful side is drawn per check
+        judge(check, alice, all_criteria(right))
+        judge(check, bob, all_criteria("B" if right == "A" else "A"))
     skipped(made[0], carol, skip="not sure")
     return batch, (alice, bob, carol), real
 
