@@ -14,10 +14,14 @@ class CrowdConfig(AppConfig):
 
         work_done.connect(after_judging, dispatch_uid="crowd.after_judging")
 
+        from research.exports import ANNOTATOR_COLUMNS
         from research.methods import SENTENCES
 
+        from .exports import survey_columns
         from .methods import recruitment
 
+        if survey_columns not in ANNOTATOR_COLUMNS:  # survey answers join the judgments export
+            ANNOTATOR_COLUMNS.append(survey_columns)
         if recruitment not in SENTENCES:  # the methods paragraph says how people were recruited
             SENTENCES.insert(SENTENCES.index(_goes_before(SENTENCES)), recruitment)
 

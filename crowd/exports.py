@@ -7,6 +7,7 @@ import csv
 import json
 from collections.abc import Iterator
 
+from evaluation.models import Batch
 from research.exports import annotator_pseudonym, csv_safe
 
 from .models import CrowdStudy
@@ -75,3 +76,18 @@ def export_participants(study: CrowdStudy, fmt: str, *, platform_ids: bool) -> I
         dumps = json.JSONEncoder(ensure_ascii=False).encode
         for row in _rows(study, platform_ids):
             yield dumps(dict(zip(COLUMNS, row, strict=True))) + "\n"
+
+
+def survey_columns(batch: Batch) -> tuple[list[str], dict[int, tuple]]:
+    """The judgments export's survey columns: one per question of the batch's crowd study
+    ("survey: <question>"), each row carrying its participant's answer (none for annotators
+    who are not participants). Joined by annotator, so by the same pseudonym."""
+    study = CrowdStudy.objects.filter(batch=batch).first()
+    if study is None or not study.questions:
+        return [], {}
+    questions = study.questions
+    answers = {
+        user_id: tuple(given.get(q) or None for q in questions)
+        for user_id, given in study.participants.values_list("user_id", "survey_answers")
+    }
+    return [f"survey: {q}" for q in questions], answers

@@ -151,6 +151,27 @@ JUDGMENT_COLUMNS = [
 ]  # fmt: skip
 
 
+# Columns other apps add per annotator (crowd studies: the survey's answers), each a function
+# of the batch giving column names and, per annotator id, their values (missing: empty). They
+# come after the fixed columns; reporting never imports those apps.
+AnnotatorColumns = Callable[[Batch], tuple[list[str], dict[int, tuple]]]
+ANNOTATOR_COLUMNS: list[AnnotatorColumns] = []
+
+
+def _annotator_columns(batch: Batch) -> tuple[list[str], Callable[[int], tuple]]:
+    names: list[str] = []
+    tables: list[tuple[int, dict[int, tuple]]] = []
+    for provider in ANNOTATOR_COLUMNS:
+        columns, values = provider(batch)
+        names += columns
+        tables.append((len(columns), values))
+
+    def values_of(user_id: int) -> tuple:
+        return tuple(v for n, table in tables for v in table.get(user_id, (None,) * n))
+
+    return names, values_of
+
+
 def export_judgments(
     batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False
 ) -> Iterator[str]:
@@ -187,8 +208,15 @@ def export_judgments(
             "assignment__active_seconds",
         )
     )
-    parts = _judgment_parts(batch, query.iterator(chunk_size=CHUNK), exclude_flagged)
-    return _judgment_csv(parts) if fmt == "csv" else _judgment_jsonl(parts)
+
+    def lines() -> Iterator[str]:  # lazy: no query before the first line is asked for
+        extra, extra_of = _annotator_columns(batch)
+        rows = query.iterator(chunk_size=CHUNK)
+        parts = _judgment_parts(batch, rows, exclude_flagged, extra_of)
+        columns = JUDGMENT_COLUMNS + extra
+        yield from (_judgment_csv if fmt == "csv" else _judgment_jsonl)(parts, columns)
+
+    return lines()
 
 
 def check_records(batch: Batch) -> dict[int, tuple[bool, float | None, int]]:
@@ -213,7 +241,10 @@ NO_CHECKS = (False, None, 0)
 
 
 def _judgment_parts(
-    batch: Batch, rows: Iterable[tuple], exclude_flagged: bool = False
+    batch: Batch,
+    rows: Iterable[tuple],
+    exclude_flagged: bool = False,
+    extra_of: Callable[[int], tuple] = lambda user_id: (),
 ) -> Iterator[tuple[tuple, tuple, tuple, bool]]:
     """The judgments export's rows, defined once for both formats: per judgment, the values its
     assignment shares before it (batch .. left_system), its own (criterion .. shown), those
@@ -226,7 +257,8 @@ def _judgment_parts(
     for assignment_id, cid, check, doc, user_id, left, criterion, verdict, shown, *timing in rows:
         new = assignment_id != last_assignment
         if new:
-            last_assignment, tail = assignment_id, (*_times(*timing), exclude_flagged)
+            tail = (*_times(*timing), exclude_flagged, *extra_of(user_id))
+            last_assignment = assignment_id
             head = (
                 batch.name, batch.dataset, cid, check, doc, pseudonym(user_id),
                 *records.get(user_id, NO_CHECKS), batch.system_a, batch.system_b, left,
@@ -234,16 +266,20 @@ def _judgment_parts(
         yield head, (criterion, verdict, better[verdict], shown), tail, new
 
 
-def _judgment_jsonl(parts: Iterable[tuple[tuple, tuple, tuple, bool]]) -> Iterator[str]:
+def _judgment_jsonl(
+    parts: Iterable[tuple[tuple, tuple, tuple, bool]], columns: list[str] = JUDGMENT_COLUMNS
+) -> Iterator[str]:
     rows = (head + own + tail for head, own, tail, _ in parts)
-    return _lines("jsonl", JUDGMENT_COLUMNS, rows)
+    return _lines("jsonl", columns, rows)
 
 
-def _judgment_csv(parts: Iterable[tuple[tuple, tuple, tuple, bool]]) -> Iterator[str]:
+def _judgment_csv(
+    parts: Iterable[tuple[tuple, tuple, tuple, bool]], columns: list[str] = JUDGMENT_COLUMNS
+) -> Iterator[str]:
     """The rows as csv.writer writes them, faster: what an assignment's rows share is formatted
     once per assignment, and a judgment's own cells (a handful of distinct tuples) once."""
     own_cells: dict[tuple, str] = {}
-    yield _csv_cells(JUDGMENT_COLUMNS) + "\n"
+    yield _csv_cells(columns) + "\n"
     start, end = "", ""
     for head, own, tail, new in parts:
         if new:
