@@ -145,7 +145,9 @@ def settings_form(batch, **overrides):
         "lease_minutes": batch.lease_minutes,
         "guidelines": "",
         "check_every": 0,
+        "check_min_gap": batch.check_min_gap,
         "check_threshold": 0.7,
+        "checks_before_flag": batch.checks_before_flag,
     }
     return {**data, **overrides}
 
