@@ -67,6 +67,8 @@ def user_role(user: AbstractBaseUser | AnonymousUser) -> str | None:
 
 MAX_LEASE_MINUTES = 24 * 60
 MAX_ITEMS_PER_ANNOTATOR = 100_000
+MAX_UNDO_MINUTES = 60
+MAX_BREAK_REMINDER_MINUTES = 8 * 60
 
 
 def _words(text: str) -> list[str]:
@@ -150,6 +152,31 @@ class Batch(models.Model):
         default=5,
         validators=[MinValueValidator(1)],
         help_text="Nobody is flagged before answering this many attention checks.",
+    )
+    # How long an annotator may reopen and change their last submission; after it, submitted
+    # is final.
+    undo_minutes = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_UNDO_MINUTES)],
+        help_text="Minutes during which an annotator may reopen their last submission (0: never).",
+    )
+    # Reading aids: each can change what annotators notice, so each is stored with the batch
+    # and named in the methods paragraph.
+    aid_paragraph_numbers = models.BooleanField(
+        default=True, help_text="Number the paragraphs of the source document."
+    )
+    aid_highlights = models.BooleanField(
+        default=True,
+        help_text="Highlight the numbers and names of each summary in the summaries and the "
+        "source, with keys to jump between their occurrences.",
+    )
+    aid_word_diff = models.BooleanField(
+        default=False, help_text="Offer a word-level difference view of the two summaries."
+    )
+    break_reminder_minutes = models.PositiveSmallIntegerField(
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_BREAK_REMINDER_MINUTES)],
+        help_text="Suggest a break after this many minutes of continuous judging (0: never).",
     )
     annotators = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="annotation_batches"
@@ -255,6 +282,17 @@ class Batch(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(checks_before_flag__gte=1), name="batch_checks_before_flag_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(undo_minutes__gte=0, undo_minutes__lte=MAX_UNDO_MINUTES),
+                name="batch_undo_minutes_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    break_reminder_minutes__gte=0,
+                    break_reminder_minutes__lte=MAX_BREAK_REMINDER_MINUTES,
+                ),
+                name="batch_break_reminder_minutes_range",
             ),
         ]
 
@@ -474,6 +512,10 @@ class Assignment(models.Model):
     late = models.BooleanField(default=False)
     skip_reason = models.TextField(blank=True)
     problem_report = models.TextField(blank=True)
+    # Changed by its annotator after submitting, within the batch's undo window: how often,
+    # and when last. The audit log keeps each change's old and new verdicts.
+    revisions = models.PositiveSmallIntegerField(default=0)
+    revised_at = models.DateTimeField(null=True, blank=True)
     # One verdict-code column per criterion (`verdict_factual`, ...), added below from the
     # registry.
 
@@ -506,6 +548,11 @@ class Assignment(models.Model):
             ),
             models.CheckConstraint(
                 condition=_verdicts_iff_submitted(), name="assignment_verdicts_iff_submitted"
+            ),
+            models.CheckConstraint(
+                condition=Q(revisions=0, revised_at__isnull=True)
+                | Q(revisions__gt=0, revised_at__isnull=False, status="submitted"),
+                name="assignment_revised_consistent",
             ),
         ]
         indexes = [
@@ -573,6 +620,7 @@ class AuditEvent(models.Model):
         BATCH_CHANGE = "batch_change", "Batch change"
         ASSIGN = "assign", "Assignment"
         SUBMIT = "submit", "Submission"
+        REVISE = "revise", "Revision of a submission"
         SKIP = "skip", "Skip or problem report"
         EXPORT = "export", "Export"
         ACCOUNT = "account", "Account change"
