@@ -61,6 +61,31 @@ KEYS: tuple[str, ...] = tuple(c.key for c in CRITERIA)
 BY_KEY: dict[str, CriterionSpec] = {c.key: c for c in CRITERIA}
 
 
+# The judging page's other keys, action -> key (as `KeyboardEvent.key`, lower case; a capital
+# means the key with Shift). None may answer a criterion: `page_keys` refuses a clash.
+PAGE_KEYS: dict[str, str] = {
+    "submit": "enter",
+    "skip": "k",
+    "report": "r",
+    "guidelines": "g",
+    "undo": "u",
+    "next_mark": "n",
+    "previous_mark": "N",
+    "word_diff": "v",
+}
+
+
+def page_keys() -> dict[str, str]:
+    """The page's non-answering keys, action -> key, checked against the answering keys."""
+    answering = set(keyboard_map())
+    clash = sorted(k for k in PAGE_KEYS.values() if k.lower() in answering)
+    if clash:
+        raise ValueError(f"keys {clash} both answer a criterion and do something else")
+    if len(set(PAGE_KEYS.values())) != len(PAGE_KEYS):
+        raise ValueError("two page actions share a key")
+    return dict(PAGE_KEYS)
+
+
 def keyboard_map() -> dict[str, tuple[str, str]]:
     """Every answering key of the judging page -> (criterion, shown answer)."""
     keys: dict[str, tuple[str, str]] = {}

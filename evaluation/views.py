@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import assignments as engine
-from .criteria import CRITERIA, SHOWN_CHOICES, keyboard_map
+from .criteria import CRITERIA, SHOWN_CHOICES, keyboard_map, page_keys
 from .models import Assignment, Batch, Role, user_role
 from .progress import annotator_progress, with_progress
 from .roles import role_required
@@ -130,6 +130,8 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
         "criteria": criteria,
         # The keyboard map as data for annotate.js: key -> [criterion, shown answer].
         "keymap": keyboard_map(),
+        # The page's other keys (skip, report, guidelines, ...): action -> key.
+        "page_keys": page_keys(),
         "progress": progress,
         **extra,
     }

@@ -31,6 +31,22 @@ class TestRegistry:
         with pytest.raises(ValueError, match=r"\['q'\] answer two criteria"):
             criteria.keyboard_map()
 
+    def test_no_page_key_answers_a_criterion(self):
+        keys = criteria.page_keys()
+        answering = set(keyboard_map())
+        assert keys["skip"] == "k" and keys["guidelines"] == "g"
+        assert not {k.lower() for k in keys.values()} & answering
+
+    def test_a_page_key_that_answers_a_criterion_is_refused(self, monkeypatch):
+        monkeypatch.setitem(criteria.PAGE_KEYS, "undo", "Q")
+        with pytest.raises(ValueError, match=r"\['Q'\] both answer a criterion"):
+            criteria.page_keys()
+
+    def test_two_actions_on_one_key_are_refused(self, monkeypatch):
+        monkeypatch.setitem(criteria.PAGE_KEYS, "undo", "k")
+        with pytest.raises(ValueError, match="share a key"):
+            criteria.page_keys()
+
     def test_the_schema_reads_it(self):
         assert Criterion.values == [c.key for c in CRITERIA]
         assert [f.name for f in Assignment._meta.fields if f.name.startswith("verdict_")] == [
@@ -49,6 +65,8 @@ class TestRegistry:
         for c in CRITERIA:
             assert f'"{c.key}"' not in script
             assert f"{c.keys[0]}: [" not in script
+        for key in criteria.PAGE_KEYS.values():
+            assert f'key === "{key}"' not in script
 
 
 @pytest.mark.django_db

@@ -6,6 +6,20 @@
     var data = document.getElementById("judging-keys");
     return data ? JSON.parse(data.textContent) : {};
   }
+  // The page's other keys, from the same registry: action -> key (a capital means with Shift).
+  function pageKeys() {
+    var data = document.getElementById("page-keys");
+    return data ? JSON.parse(data.textContent) : {};
+  }
+  // The action of a key press, if any: Shift+N reads "N", plain n reads "n", Enter "enter".
+  function pageAction(event) {
+    var pressed = event.key.length === 1 ? event.key : event.key.toLowerCase();
+    var keys = pageKeys();
+    for (var action in keys) {
+      if (Object.prototype.hasOwnProperty.call(keys, action) && keys[action] === pressed) return action;
+    }
+    return null;
+  }
 
   // Active time: seconds this comparison was on screen in a visible tab.
   var active = 0;
@@ -128,19 +142,20 @@
     }
     var key = event.key.toLowerCase();
     var keys = keyMap();
+    var action = pageAction(event);
     if (Object.prototype.hasOwnProperty.call(keys, key)) {
       var input = form.querySelector('input[name="' + keys[key][0] + '"][value="' + keys[key][1] + '"]');
       if (input) { input.checked = true; event.preventDefault(); }
-    } else if (key === "enter" && !onControl) {
+    } else if (action === "submit" && !onControl) {
       event.preventDefault();
       form.requestSubmit();
-    } else if (key === "g" && dialog) {
+    } else if (action === "guidelines" && dialog) {
       event.preventDefault();
       dialog.showModal();
       dialog.scrollTop = 0;
-    } else if (key === "k" || key === "r") {
+    } else if (action === "skip" || action === "report") {
       event.preventDefault();
-      openSkipPanel(key === "k" ? "skip" : "problem");
+      openSkipPanel(action === "skip" ? "skip" : "problem");
     }
   });
   // Text size, remembered per user in this browser (several annotators may share one).
