@@ -46,6 +46,10 @@ class StudyClosed(Exception):
     """No new participants now (disabled, paused, closed or full); the message says which."""
 
 
+# The phases of someone still in the study, who may leave it.
+TAKING_PART = (Phase.CONSENT, Phase.GUIDELINES, Phase.TRAINING, Phase.JUDGING, Phase.SURVEY)
+
+
 def key_matches(study: CrowdStudy, key: str) -> bool:
     return hmac.compare_digest(key.encode(), study.token.encode())
 
@@ -238,7 +242,7 @@ def withdraw(participant: Participant) -> Participant:
     """The participant gives up (returns the study on the platform): their leases go back."""
     with transaction.atomic():
         participant = _lock(participant)
-        if participant.phase in (Phase.COMPLETE, Phase.SCREENED_OUT, Phase.RETURNED):
+        if participant.phase not in TAKING_PART:
             return participant
         participant.phase = Phase.RETURNED
         participant.finished_at = timezone.now()

@@ -17,6 +17,7 @@ from evaluation.roles import role_required
 from research.exports import CONTENT_TYPES, FORMATS
 
 from . import services
+from .context_processors import SESSION_KEY
 from .exports import export_participants
 from .forms import CrowdStudyForm, PayForm, TrainingUploadForm
 from .models import LINK_PARAMETERS, CrowdStudy, Participant, Phase, Platform, TrainingItem
@@ -41,6 +42,8 @@ def join(request: HttpRequest, study_id: int, platform: str) -> HttpResponse:
     except services.StudyClosed as e:
         return render(request, "crowd/closed.html", {"message": str(e)})
     login(request, participant.user, backend="django.contrib.auth.backends.ModelBackend")
+    if participant.phase in services.TAKING_PART:
+        request.session[SESSION_KEY] = study.pk
     return redirect(services.phase_url(participant))
 
 
@@ -171,6 +174,7 @@ def complete(request: HttpRequest, study_id: int) -> HttpResponse:
     participant, elsewhere = _phase_page(request, study_id, Phase.COMPLETE)
     if elsewhere:
         return elsewhere
+    request.session.pop(SESSION_KEY, None)
     study = participant.study
     context = {
         "study": study,
@@ -187,6 +191,7 @@ def ended(request: HttpRequest, study_id: int) -> HttpResponse:
     participant, elsewhere = _phase_page(request, study_id, Phase.SCREENED_OUT, Phase.RETURNED)
     if elsewhere:
         return elsewhere
+    request.session.pop(SESSION_KEY, None)
     study = participant.study
     screened = participant.phase == Phase.SCREENED_OUT
     context = {
@@ -200,10 +205,19 @@ def ended(request: HttpRequest, study_id: int) -> HttpResponse:
     return render(request, "crowd/ended.html", context)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 @role_required(Role.ANNOTATOR)
 def withdraw(request: HttpRequest, study_id: int) -> HttpResponse:
-    participant = services.withdraw(_participant(request, study_id))
+    """Leaving the study: a page that says what it means, then the POST that does it."""
+    participant = _participant(request, study_id)
+    if participant.phase not in services.TAKING_PART:
+        request.session.pop(SESSION_KEY, None)
+        return redirect(services.phase_url(participant))
+    if request.method == "GET":
+        context = {"study": participant.study, "back": services.phase_url(participant)}
+        return render(request, "crowd/withdraw.html", context)
+    participant = services.withdraw(participant)
+    request.session.pop(SESSION_KEY, None)
     return redirect(services.phase_url(participant))
 
 

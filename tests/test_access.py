@@ -102,8 +102,8 @@ ACCESS = {
         {"annotator": 403, "researcher": 403, "admin": 403, "participant": 302},
     ),
     "crowd_withdraw": (
-        "post", "study", {},
-        {"annotator": 403, "researcher": 403, "admin": 403, "participant": 302},
+        "get", "study", {},
+        {"annotator": 403, "researcher": 403, "admin": 403, "participant": 200},
     ),
     "crowd_study": ("get", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 200}),
     "crowd_training_upload": (
@@ -120,7 +120,7 @@ ACCESS = {
 UNCHECKED = {"login", "logout"}  # public by design
 FORMS = {
     "batch_new", "batch_manage", "accounts", "crowd_consent", "crowd_guidelines",
-    "crowd_training", "crowd_survey", "crowd_study",
+    "crowd_training", "crowd_survey", "crowd_study", "crowd_withdraw",
 }  # fmt: skip  # GET shows the form, POST submits it
 
 

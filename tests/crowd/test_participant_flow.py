@@ -309,6 +309,37 @@ class TestWholePath:
         assert sum(c.annotations_in_progress for c in study.batch.comparisons.all()) == 0
         assert Participant.objects.get().phase == Phase.RETURNED
 
+    def test_every_page_offers_a_participant_the_way_out(self, client, study, annotator):
+        study.consent_text = ""
+        study.save()
+        study.training.all().delete()
+        client.get(link(study))
+        client.post(reverse("crowd_guidelines", args=[study.pk]))
+        page = client.get(reverse("annotate", args=[study.batch_id]) + "?start", follow=True)
+        leave = reverse("crowd_withdraw", args=[study.pk])
+        assert f'id="leave-study" href="{leave}"'.encode() in page.content
+        other = Client()
+        other.force_login(annotator)
+        assert b"leave-study" not in other.get(reverse("home")).content
+
+    def test_the_way_out_asks_first_and_changes_nothing_until_confirmed(self, client, study):
+        study.consent_text = ""
+        study.save()
+        study.training.all().delete()
+        client.get(link(study))
+        client.post(reverse("crowd_guidelines", args=[study.pk]))
+        client.get(reverse("annotate", args=[study.batch_id]) + "?start")
+        page = client.get(reverse("crowd_withdraw", args=[study.pk]))
+        assert page.status_code == 200 and b"You may leave at any time" in page.content
+        assert page.context["back"] == reverse("annotate", args=[study.batch_id]) + "?start"
+        assert Assignment.objects.filter(status="leased").count() == 1
+        assert Participant.objects.get().phase == Phase.JUDGING
+        ended = client.post(reverse("crowd_withdraw", args=[study.pk]), follow=True)
+        assert b"left this study" in ended.content and b"leave-study" not in ended.content
+        assert Participant.objects.get().phase == Phase.RETURNED
+        again = client.get(reverse("crowd_withdraw", args=[study.pk]))
+        assert again.url == reverse("crowd_ended", args=[study.pk])
+
     def test_another_user_cannot_see_a_study_page(self, client, study, annotator):
         client.force_login(annotator)
         assert client.get(reverse("crowd_consent", args=[study.pk])).status_code == 403
