@@ -53,9 +53,7 @@ class TestBreakReminderSetting:
             ("2.5", "Enter a whole number."),
         ],
     )
-    def test_it_refuses_bad_minutes_beside_the_field_and_keeps_the_old(
-        self, batch, raw, message
-    ):
+    def test_it_refuses_bad_minutes_beside_the_field_and_keeps_the_old(self, batch, raw, message):
         Batch.objects.filter(pk=batch.pk).update(break_reminder_minutes=30)
         batch.refresh_from_db()
         form = BatchSettingsForm(settings_form(batch, break_reminder_minutes=raw), instance=batch)

@@ -78,7 +78,7 @@
     state = load();  // another tab on this batch may have counted meanwhile
     var now = Date.now();
     var gap = now - state.seen;
-    if (state.onBreak) {
+    if (state.onBreak || gap < 0) {  // on a break, or the computer's clock went back
       state.seen = now;
     } else if (gap >= PAUSE_MS || now - lastActivity >= PAUSE_MS) {
       restart(now);  // a pause (page closed, tab hidden, nobody there) long enough to rest
