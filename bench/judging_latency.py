@@ -11,6 +11,7 @@ Playwright) logs in through the form as the annotator, opens the batch, and for 
 
 What is measured, in the page, with its own clock (performance.now()):
     start   the Enter keydown (a capture listener on document, so before annotate.js sees it)
+    answered htmx:beforeSwap: the server's answer is in (request, server, transfer)
     swapped htmx:afterSwap of #work: the new comparison is in the DOM
     painted the first paint after that: a requestAnimationFrame callback runs just before the
             frame is painted, and a task posted from it (MessageChannel) runs just after that
@@ -66,9 +67,13 @@ window.__latency = [];
 document.addEventListener("keydown", function (e) {
   if (e.key === "Enter") window.__enter = performance.now();
 }, true);
+document.addEventListener("htmx:beforeSwap", function (e) {
+  if (window.__enter != null) window.__answered = performance.now() - window.__enter;
+});
 document.addEventListener("htmx:afterSwap", function (e) {
   if (!e.detail.target || e.detail.target.id !== "work" || window.__enter == null) return;
-  var start = window.__enter, swapped = performance.now(), record = {swapped: swapped - start};
+  var start = window.__enter, swapped = performance.now();
+  var record = {answered: window.__answered, swapped: swapped - start};
   window.__enter = null;
   requestAnimationFrame(function () {
     var channel = new MessageChannel();
@@ -215,6 +220,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def judge(base: str, batch: int, warmup: int, n: int) -> list[dict]:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -236,7 +242,14 @@ def judge(base: str, batch: int, warmup: int, n: int) -> list[dict]:
                 for key in ("qsc", "wsx", "eaz")[i % 3]:  # one answer per criterion, by key
                     page.keyboard.press(key)
                 page.keyboard.press("Enter")
-                page.wait_for_function(f"() => window.__latency.length === {i + 1}")
+                try:
+                    page.wait_for_function(f"() => window.__latency.length === {i + 1}")
+                except PlaywrightTimeout:
+                    problem = page.evaluate(
+                        "() => (document.getElementById('form-error') || {}).textContent"
+                    )
+                    message = f"comparison {i + 1}: nothing painted; page says {problem!r}"
+                    raise SystemExit(message) from None
                 after = page.get_attribute("#work", "data-assignment")
                 if after == shown or not page.locator("#judge-form").count():
                     raise SystemExit(f"comparison {i + 1}: no new comparison came ({after})")
@@ -278,6 +291,7 @@ def run(args: argparse.Namespace, cleanup: list) -> None:
     records = judge(f"http://{HOST}:{server.port}", setup["batch"], args.warmup, args.comparisons)
     load_after = os.getloadavg()
     print(f"\nEnter to next comparison, n={len(records)} (after {args.warmup} not counted):")
+    print(row("answered (beforeSwap)", [r["answered"] for r in records]))
     print(row("swapped (afterSwap)", [r["swapped"] for r in records]))
     print(row("painted", [r["painted"] for r in records]))
     print(row("painted, rAF x2 bound", [r["raf2"] for r in records]))
