@@ -136,3 +136,30 @@ class TestBreakReminder:
         page.clock.run_for(30_000)  # 40 s + 30 s of the same stretch
         page.locator("#break-due").wait_for()
         assert checked(page) == []  # the new comparison's answers are untouched
+
+    def test_a_tab_hidden_for_five_minutes_starts_the_count_again(self, page, live_server):
+        batch = open_batch_for([doc_row(1)], "away")
+        Batch.objects.filter(pk=batch.pk).update(break_reminder_minutes=1)
+        log_in(page, live_server.url, "away")
+        page.clock.install()
+        page.goto(f"{live_server.url}/annotate/{batch.pk}/?start")
+        page.wait_for_selector("#judge-form")
+        page.wait_for_load_state("load")
+        page.clock.run_for(40_000)
+
+        def set_visibility(state: str) -> None:  # as the browser does when the tab changes
+            page.evaluate(
+                "s => { Object.defineProperty(document, 'visibilityState',"
+                " {value: s, configurable: true});"
+                " document.dispatchEvent(new Event('visibilitychange')); }",
+                state,
+            )
+
+        set_visibility("hidden")
+        page.clock.run_for(6 * MINUTE)
+        set_visibility("visible")
+        page.keyboard.press("ArrowDown")
+        page.clock.run_for(30_000)  # 40 s + 30 s, but the hidden six minutes were a break
+        assert page.locator("#break-due").is_hidden()
+        page.clock.run_for(35_000)
+        page.locator("#break-due").wait_for()  # a minute after coming back

@@ -80,13 +80,17 @@
     var gap = now - state.seen;
     if (state.onBreak || gap < 0) {  // on a break, or the computer's clock went back
       state.seen = now;
-    } else if (gap >= PAUSE_MS || now - lastActivity >= PAUSE_MS) {
-      restart(now);  // a pause (page closed, tab hidden, nobody there) long enough to rest
+    } else if (gap >= PAUSE_MS) {
+      restart(now);  // no page counted for that long (closed, or the computer asleep)
     } else if (document.visibilityState === "visible" && judging()) {
-      state.judged += gap;
-      state.seen = now;
+      if (now - lastActivity >= PAUSE_MS) {
+        restart(now);  // nobody active here for that long (or back to a tab hidden that long)
+      } else {
+        state.judged += gap;
+        state.seen = now;
+      }
     } else {
-      state.seen = now;
+      state.seen = now;  // hidden, or not a comparison: not judging, and no reason to restart
     }
     save(state);
     show();
