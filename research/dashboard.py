@@ -11,6 +11,7 @@ from django.db import transaction
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from evaluation import checks
@@ -42,6 +43,11 @@ from .forms import (
     PowerForm,
 )
 from .views import batch_or_404, polled_partial, scoring_context
+
+# A refused form is shown again with the reasons beside its fields: 422, not 400, because
+# django-htmx's development-mode script replaces the whole page with the body of a 400 answer
+# to an htmx request (base.html's htmx config swaps a 422 in like any answer).
+REFUSED = 422
 
 STATUS_ACTIONS = {
     "open": Batch.Status.OPEN,
@@ -99,7 +105,7 @@ def batch_new(request: HttpRequest) -> HttpResponse:
             problems = e.lines()
         else:
             return redirect("batch_manage", batch.pk)
-    status = 400 if request.method == "POST" else 200
+    status = REFUSED if request.method == "POST" else 200
     context = {"form": form, "problems": problems}
     return render(request, "research/batch_new.html", context, status=status)
 
@@ -161,6 +167,14 @@ def plan_from_form(data: dict) -> tuple[planning.PowerPlan | None, str]:
         return None, str(e)
 
 
+def autofocus_first_error(form) -> None:
+    """The first field refused gets the focus, on a full page as in an htmx swap."""
+    for name in form.errors:
+        if name in form.fields:
+            form.fields[name].widget.attrs["autofocus"] = True
+            return
+
+
 @require_http_methods(["GET", "POST"])
 @role_required(Role.ADMIN)
 def batch_manage(request: HttpRequest, batch_id: int) -> HttpResponse:
@@ -182,11 +196,34 @@ def batch_manage(request: HttpRequest, batch_id: int) -> HttpResponse:
                 "settings",
                 changed=form.changed_data,
             )
+        if request.htmx:  # the whole page again, with the new settings everywhere on it
+            url = reverse("batch_manage", args=[batch.pk])
+            return HttpResponse(status=204, headers={"HX-Redirect": url})
         return redirect("batch_manage", batch.pk)
+    if request.method != "POST":
+        return manage_page(request, batch, power, form)
+    autofocus_first_error(form)
+    if request.htmx:  # only the form, in place: the rest of the page stays as it is
+        context = {"batch": batch, "form": form}
+        return render(request, "research/batch_manage.html#settings", context, status=REFUSED)
+    return manage_page(request, batch, power, form, status=REFUSED)
+
+
+def manage_page(
+    request: HttpRequest,
+    batch: Batch,
+    power: dict | None = None,
+    form: BatchSettingsForm | None = None,
+    *,
+    status: int = 200,
+    **extra,
+) -> HttpResponse:
+    """The batch page; a refused form of it (settings, checks, re-scoring) is passed in, with
+    its reasons, to be shown where it stands."""
     context = {
         **progress_context(batch),
-        **power,
-        "form": form,
+        **(power if power is not None else power_context(request, batch)),
+        "form": form or BatchSettingsForm(instance=batch),
         "check_form": CheckForm(),
         "accuracy": checks.check_accuracy(batch),
         "n_checks": Comparison.objects.filter(batch=batch, is_check=True).count(),
@@ -200,8 +237,8 @@ def batch_manage(request: HttpRequest, batch_id: int) -> HttpResponse:
         "problems": Assignment.objects.filter(comparison__batch=batch)
         .exclude(problem_report="")
         .select_related("annotator", "comparison__document")[:50],
+        **extra,
     }
-    status = 400 if request.method == "POST" else 200
     return render(request, "research/batch_manage.html", context, status=status)
 
 
@@ -239,7 +276,7 @@ def batch_rescore(request: HttpRequest, batch_id: int) -> HttpResponse:
     try:
         jobs = start_batch_scoring(batch.pk, kinds, force=force, requested_by=request.user)
     except MetricUnavailable as e:
-        return HttpResponse(str(e), status=400)
+        return manage_page(request, batch, status=REFUSED, rescore_error=str(e), metric=metric)
     audit(
         request.user,
         AuditEvent.Action.SCORING,
@@ -259,7 +296,10 @@ def batch_checks(request: HttpRequest, batch_id: int) -> HttpResponse:
         try:
             count = max(0, min(int(request.POST.get("count", "0")), 500))
         except ValueError:
-            return HttpResponse("The number of checks must be a whole number.", status=400)
+            message = "The number of checks must be a whole number."
+            return manage_page(
+                request, batch, status=REFUSED, count_error=message, count=request.POST["count"]
+            )
         made = checks.create_attention_checks(batch, count)
         audit(request.user, AuditEvent.Action.BATCH_CHANGE, batch, "checks", created=len(made))
         return redirect("batch_check_review", batch.pk)
@@ -269,12 +309,16 @@ def batch_checks(request: HttpRequest, batch_id: int) -> HttpResponse:
         comparison = Comparison.objects.filter(
             batch=batch, pk=form.cleaned_data["comparison"]
         ).first()
-    if comparison is None:
-        return HttpResponse("No such comparison in this batch.", status=400)
-    try:
-        checks.mark_as_check(comparison, form.expected())
-    except ValueError as e:
-        return HttpResponse(str(e), status=400)
+        if comparison is None:
+            form.add_error("comparison", "No such comparison in this batch.")
+    if comparison is not None:
+        try:
+            checks.mark_as_check(comparison, form.expected())
+        except ValueError as e:
+            form.add_error(None, str(e))
+    if not form.is_valid():
+        autofocus_first_error(form)
+        return manage_page(request, batch, status=REFUSED, check_form=form)
     audit(
         request.user,
         AuditEvent.Action.BATCH_CHANGE,
@@ -349,7 +393,7 @@ def batch_check_pool(request: HttpRequest, batch_id: int) -> HttpResponse:
     form = CheckPoolForm(request.POST, request.FILES)
     if not form.is_valid():
         return render(
-            request, "research/check_review.html", _review_context(batch, form), status=400
+            request, "research/check_review.html", _review_context(batch, form), status=REFUSED
         )
     upload = form.cleaned_data["file"]
     try:
@@ -358,7 +402,7 @@ def batch_check_pool(request: HttpRequest, batch_id: int) -> HttpResponse:
         )
     except BatchFileError as e:
         context = _review_context(batch, form, e.lines())
-        return render(request, "research/check_review.html", context, status=400)
+        return render(request, "research/check_review.html", context, status=REFUSED)
     made = checks.create_attention_checks(batch, added)
     audit(
         request.user,
@@ -383,7 +427,7 @@ def accounts(request: HttpRequest) -> HttpResponse:
         except InvalidUsernames as e:
             form.add_error("usernames", str(e))
     if request.method == "POST" and not form.is_valid():
-        status = 400
+        status = REFUSED
     annotators = (
         User.objects.filter(groups__name=Role.ANNOTATOR)
         .prefetch_related("annotation_batches")

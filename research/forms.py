@@ -7,7 +7,7 @@ from django.db.models import Max
 from evaluation.checks import served_own_document_checks
 from evaluation.criteria import CRITERIA
 from evaluation.importing import FORMATS
-from evaluation.models import PLANNED_SUM_TOLERANCE, TAKEN, Batch, Role
+from evaluation.models import MAX_BREAK_REMINDER_MINUTES, PLANNED_SUM_TOLERANCE, TAKEN, Batch, Role
 from evaluation.services import MAX_ANNOTATORS_PER_ITEM
 
 MAX_PLANNED_COMPARISONS = 1_000_000
@@ -57,6 +57,7 @@ class BatchSettingsForm(forms.ModelForm):
             "planned_equal",
             "planned_a_better",
             "planned_rho",
+            "break_reminder_minutes",
         ]
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 8}),
@@ -74,6 +75,14 @@ class BatchSettingsForm(forms.ModelForm):
         ).order_by("name")
         self.fields["annotators_per_item"].min_value = 1
         self.fields["annotators_per_item"].max_value = MAX_ANNOTATORS_PER_ITEM
+        breaks = self.fields["break_reminder_minutes"]
+        breaks.required = False  # empty: off, as 0 is
+        breaks.label = "Break reminder (minutes)"
+        breaks.widget.attrs.update(min=0, max=MAX_BREAK_REMINDER_MINUTES)
+        breaks.help_text = (
+            f"Suggest a break after this many minutes of continuous judging, 1 to "
+            f"{MAX_BREAK_REMINDER_MINUTES}; 0 or empty: never."
+        )
 
     def clean_public_title(self) -> str:
         # Batch.clean() refuses a title or guidelines that name a system.
@@ -92,6 +101,10 @@ class BatchSettingsForm(forms.ModelForm):
                 "those documents, as real comparisons, to annotators who saw them as checks."
             )
         return k
+
+    def clean_break_reminder_minutes(self) -> int:
+        minutes = self.cleaned_data["break_reminder_minutes"]
+        return 0 if minutes is None else minutes
 
     def clean_check_threshold(self) -> float:
         value = self.cleaned_data["check_threshold"]

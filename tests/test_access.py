@@ -63,7 +63,7 @@ ACCESS = {
         {"annotator": 403, "researcher": 403, "admin": 302},
     ),
     "batch_check_pool": (
-        "post", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 400}
+        "post", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 422}
     ),
     "accounts": ("get", None, {}, {"annotator": 403, "researcher": 403, "admin": 200}),
     "accounts_csv": ("get", None, {}, {"annotator": 403, "researcher": 403, "admin": 410}),

@@ -361,7 +361,7 @@ class TestAccuracy:
             "check_every": 3, "check_min_gap": 1, "check_threshold": 0.7, "checks_before_flag": 5,
         }  # fmt: skip
         response = admin_client.post(reverse("batch_manage", args=[batch.pk]), data)
-        assert response.status_code == 400 and b"raising K" in response.content
+        assert response.status_code == 422 and b"raising K" in response.content
         assert Batch.objects.get(pk=batch.pk).annotators_per_item == 1
 
 
@@ -386,7 +386,7 @@ class TestReviewPages:
         batch = open_batch()
         upload = SimpleUploadedFile("pool.jsonl", b'{"id": "x"}\n')
         response = admin_client.post(reverse("batch_check_pool", args=[batch.pk]), {"file": upload})
-        assert response.status_code == 400 and b"line 1" in response.content
+        assert response.status_code == 422 and b"line 1" in response.content
         assert not Document.objects.filter(check_pool=True).exists()
 
     def test_a_pool_upload_makes_checks_waiting_for_approval(self, admin_client):

@@ -45,7 +45,7 @@ class TestBatchUpload:
     def test_it_lists_every_problem_with_its_line_and_writes_nothing(self, admin_client):
         data = jsonl([doc_row(1)]) + b"\n{broken\n" + jsonl([doc_row(1)])
         response = upload(admin_client, data)
-        assert response.status_code == 400
+        assert response.status_code == 422
         content = response.content.decode()
         assert "nothing was written" in content
         assert "line 2: not valid JSON" in content
@@ -108,7 +108,7 @@ class TestBatchManage:
             reverse("batch_manage", args=[batch.pk]),
             self.settings_form(batch, annotators_per_item=1),
         )
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert b"cannot go below" in response.content
         assert set(batch.comparisons.values_list("annotations_needed", flat=True)) == {3}
 
@@ -117,7 +117,7 @@ class TestBatchManage:
             reverse("batch_manage", args=[batch.pk]),
             self.settings_form(batch, public_title="QUALS test"),
         )
-        assert response.status_code == 400
+        assert response.status_code == 422
         batch.refresh_from_db()
         assert batch.public_title == ""
 
@@ -127,7 +127,7 @@ class TestBatchManage:
                 reverse("batch_manage", args=[batch.pk]),
                 self.settings_form(batch, public_title=title),
             )
-            assert response.status_code == 400 and b"must not name a system" in response.content
+            assert response.status_code == 422 and b"must not name a system" in response.content
         batch.refresh_from_db()
         assert batch.public_title == ""
 
@@ -136,7 +136,7 @@ class TestBatchManage:
             reverse("batch_manage", args=[batch.pk]),
             self.settings_form(batch, guidelines="One of them is QUALS."),
         )
-        assert response.status_code == 400
+        assert response.status_code == 422
         batch.refresh_from_db()
         assert batch.guidelines == ""
 
@@ -146,7 +146,7 @@ class TestBatchManage:
             reverse("batch_manage", args=[batch.pk]),
             self.settings_form(batch, lease_minutes=minutes),
         )
-        assert response.status_code == 400
+        assert response.status_code == 422
         batch.refresh_from_db()
         assert batch.lease_minutes == 30
 
@@ -205,7 +205,7 @@ class TestBatchManage:
         )
         assert ScoringJob.objects.get(batch=batch).total == 8
         response = admin_client.post(reverse("batch_rescore", args=[batch.pk]), {"metric": "quals"})
-        assert response.status_code == 400 and b"not configured" in response.content
+        assert response.status_code == 422 and b"not configured" in response.content
 
     def test_progress_moves_while_open_and_stops_polling_when_closed(
         self, admin_client, batch, annotator
@@ -264,7 +264,7 @@ class TestAccounts:
 
     def test_it_refuses_a_bad_username_and_creates_nobody(self, admin_client):
         response = admin_client.post(reverse("accounts"), {"usernames": "ok\nnot ok"})
-        assert response.status_code == 400
+        assert response.status_code == 422
         assert not User.objects.filter(username="ok").exists()
 
     def test_it_deactivates_an_annotator(self, admin_client, annotator):
@@ -296,6 +296,6 @@ class TestAttentionChecks:
         response = admin_client.post(
             reverse("batch_checks", args=[batch.pk]), {"comparison": comparison.pk}
         )
-        assert response.status_code == 400
+        assert response.status_code == 422
         comparison.refresh_from_db()
         assert not comparison.is_check

@@ -204,7 +204,7 @@ class TestBatchPagePower:
     ):
         url = reverse("batch_manage", args=[batch.pk])
         response = admin_client.post(url, settings_form(batch, lease_minutes=45, **fields))
-        assert response.status_code == 400 and message in response.content
+        assert response.status_code == 422 and message in response.content
         batch.refresh_from_db()
         assert planning.planned_effect(batch) is None and batch.planned_rho is None
         assert batch.lease_minutes == 30
