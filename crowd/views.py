@@ -266,17 +266,25 @@ def study_manage(request: HttpRequest, batch_id: int) -> HttpResponse:
                 changed=form.changed_data,
             )  # fmt: skip
         return redirect("crowd_study", batch.pk)
+    status = REFUSED if request.method == "POST" else 200
+    return _study_page(request, batch, study, form, TrainingUploadForm(), status)
+
+
+# A refused form: the page again, the reasons beside their fields (as the dashboard does).
+REFUSED = 422
+
+
+def _study_page(request, batch, study, form, training_form, status: int) -> HttpResponse:
     batch.refresh_from_db()
     context = {
         "batch": batch,
         "study": study,
         "form": form,
-        "training_form": TrainingUploadForm(),
+        "training_form": training_form,
         "links": _links(request, study),
         "capacity": services.capacity(study),
         "phases": [Phase(p).label for p in services.phases_of(study)],
     }
-    status = 400 if request.method == "POST" else 200
     return render(request, "crowd/study_manage.html", context, status=status)
 
 
@@ -287,7 +295,9 @@ def training_upload(request: HttpRequest, batch_id: int) -> HttpResponse:
     study, _ = CrowdStudy.objects.get_or_create(batch=batch)
     form = TrainingUploadForm(request.POST)
     if not form.is_valid():
-        return HttpResponse("; ".join(form.errors["items"]), status=400, content_type="text/plain")
+        initial = {"items_per_annotator": batch.items_per_annotator}
+        study_form = CrowdStudyForm(instance=study, initial=initial)
+        return _study_page(request, batch, study, study_form, form, REFUSED)
     rows = form.cleaned_data["items"]
     with transaction.atomic():
         study.training.all().delete()

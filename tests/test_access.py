@@ -107,7 +107,7 @@ ACCESS = {
     ),
     "crowd_study": ("get", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 200}),
     "crowd_training_upload": (
-        "post", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 400}
+        "post", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 422}
     ),
     "crowd_participants": ("get", "batch", {}, {"annotator": 403, "researcher": 403, "admin": 200}),
     "crowd_flag": (

@@ -59,7 +59,8 @@ class TestStudyManage:
         client.force_login(admin_user)
         url = reverse("crowd_study", args=[batch.pk])
         response = client.post(url, study_form(items_per_annotator="-1"))
-        assert response.status_code == 400
+        assert response.status_code == 422
+        assert response.context["form"].errors["items_per_annotator"]
         batch.refresh_from_db()
         assert batch.items_per_annotator == 3
         assert not CrowdStudy.objects.get(batch=batch).enabled
@@ -95,8 +96,11 @@ class TestStudyManage:
         client.force_login(admin_user)
         url = reverse("crowd_training_upload", args=[study.batch_id])
         response = client.post(url, {"items": items})
-        assert response.status_code == 400
-        assert error in response.content.decode()
+        # The study page again (header and all), the reason beside the training field.
+        assert response.status_code == 422
+        assert b'class="brand"' in response.content
+        assert error in " ".join(response.context["training_form"].errors["items"])
+        assert response.context["training_form"]["items"].value() == items
         assert TrainingItem.objects.filter(study=study).count() == 2
 
 
