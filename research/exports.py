@@ -656,7 +656,7 @@ def pooled_levels(exclude_flagged: bool = False) -> list[tuple]:
     """Per group: (group, judgments, levels), Holm-adjusted across every criterion of every
     group, as on the page."""
     groups = [
-        (group, data, [analysis.comparison_level(data, c) for c in analysis.CRITERIA])
+        (group, data, analysis.comparison_levels(data, two_way=False))
         for group, data in pooling.pooled(exclude_flagged)
     ]
     analysis.with_holm([level for _, _, levels in groups for level in levels])

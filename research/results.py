@@ -60,6 +60,23 @@ def criterion_rows(data: analysis.Judgments) -> list[dict]:
     return rows
 
 
+def pooled_rows(data: analysis.Judgments) -> list[dict]:
+    """What the pooled page shows per criterion, and only that: the table, the primary test
+    (Holm's adjustment comes later, across the page), net preference and win rate with their
+    comparison-bootstrap intervals (no two-way interval: the page does not show one), the
+    secondary sign test and alpha."""
+    levels = analysis.comparison_levels(data, two_way=False)
+    return [
+        {
+            "r": r,
+            "level": level,
+            "sign": analysis.sign_test(r.b_better, r.a_better, ties=r.equal),
+            "alpha": analysis.krippendorff_alpha(data, criterion),
+        }
+        for level, (criterion, r) in zip(levels, analysis.results_table(data).items(), strict=True)
+    ]
+
+
 def flagged_positions(rows: list[dict], names: dict[int, str]) -> list[tuple]:
     """(criterion label, annotator name, PositionBias) for each annotator whose left share
     the binomial test flags, per criterion."""
@@ -189,7 +206,7 @@ def overview(request: HttpRequest) -> HttpResponse:
                 "batches": group.batches,
                 "swapped": group.swapped,
                 "note": pooling.note(group),
-                "rows": criterion_rows(data),
+                "rows": pooled_rows(data),
             }
         )
     # One family for Holm's adjustment: every criterion of every group on this page.
