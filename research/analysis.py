@@ -57,6 +57,7 @@ from scipy import stats
 from evaluation import criteria
 from evaluation.criteria import VERDICT_CODES, VERDICT_NAMES
 from evaluation.models import Assignment, Comparison, Judgment
+from scoring.metrics import FAMILIES
 from scoring.models import MetricScore
 
 from . import statistics
@@ -886,6 +887,20 @@ def metric_agreement(
         majorities = factual_majorities(batch_ids)
     result = compare_metric_with_humans(metric, rows, majorities)
     return replace(result, version=version, other_versions=others)
+
+
+def metric_rows(batch_ids: list[int], data: Judgments) -> list[tuple]:
+    """(label, agreement, why unavailable, metric) per metric of every family: each metric
+    against the human factual majority of the judgments in hand, so that excluded annotators
+    are excluded here too; a family that cannot score here has no agreement, and says why."""
+    majorities = majorities_of(data, "factual")
+    rows = []
+    for family in FAMILIES:
+        unavailable = family.unavailable()
+        for metric, label in family.metrics:
+            agreement = None if unavailable else metric_agreement(batch_ids, metric, majorities)
+            rows.append((label, agreement, unavailable, metric))
+    return rows
 
 
 def other_version(version: str) -> str:

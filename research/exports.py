@@ -47,6 +47,7 @@ FORMATS_OF = {
     "comparisons": ROW_FORMATS,
     "scores": ROW_FORMATS,
     "table": (*ROW_FORMATS, "tex", "md"),
+    "metrics": ROW_FORMATS,
     "position_bias": ROW_FORMATS,
     "skips": ROW_FORMATS,
     "methods": ("txt", "md"),
@@ -135,6 +136,7 @@ def export(batch: Batch, what: str, fmt: str, *, exclude_flagged: bool = False) 
         "comparisons": export_comparisons,
         "scores": export_scores,
         "table": export_table,
+        "metrics": export_metrics,
         "position_bias": export_position_bias,
         "skips": export_skips,
         "methods": export_methods,
@@ -466,6 +468,10 @@ TABLE_COLUMNS = [
     "comparison_test_method", "comparison_test_resamples", "comparison_test_seed",
     "comparison_test_holm_p", "net_preference", "net_preference_ci_low", "net_preference_ci_high",
     "win_rate", "win_rate_ci_low", "win_rate_ci_high", "left_share", "left_share_p",
+    "krippendorff_alpha_ci_low", "krippendorff_alpha_ci_high", "pairwise_agreement_ci_low",
+    "pairwise_agreement_ci_high", "reliability_seed", "reliability_resamples",
+    "net_preference_two_way_ci_low", "net_preference_two_way_ci_high",
+    "win_rate_two_way_ci_low", "win_rate_two_way_ci_high", "two_way_method", "two_way_reason",
     EXCLUSION_COLUMN,
 ]  # fmt: skip
 
@@ -487,10 +493,26 @@ def export_table(batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = Fals
     table = analysis.results_table(data)
     levels = analysis.comparison_levels(data)
     rows = (
-        _table_row(batch, data, result) + _level_cells(level) + (exclude_flagged,)
+        _table_row(batch, data, result)
+        + _level_cells(level)
+        + _interval_cells(data, level)
+        + (exclude_flagged,)
         for result, level in zip(table.values(), levels, strict=True)
     )
     return _lines(fmt, TABLE_COLUMNS, rows)
+
+
+def _interval_cells(data: analysis.Judgments, level: analysis.ComparisonLevel) -> tuple:
+    """The page's newer intervals: alpha's and raw agreement's (resampling comparisons), and
+    the two-way intervals of the net preference and the win rate, with how they were drawn
+    or why there are none."""
+    reliability = analysis.reliability(data, level.criterion)
+    net, win = level.net, level.win
+    return (
+        *_bounds(reliability.alpha_ci), *_bounds(reliability.agreement_ci), reliability.seed,
+        reliability.n_resamples, *_bounds(net.two_way_ci), *_bounds(win.two_way_ci),
+        net.two_way_method or None, net.two_way_reason or None,
+    )  # fmt: skip
 
 
 def _bounds(interval) -> list:
@@ -522,6 +544,53 @@ def _table_row(batch: Batch, data: analysis.Judgments, r: analysis.CriterionResu
         r.a_better_share, *intervals, ci.seed, ci.n_resamples, test.p_value, test.n,
         m.b_better, m.equal, m.a_better, m.no_majority, alpha.value, alpha.reason,
         pairwise.share,
+    )  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------
+# Automatic metrics against the humans
+
+METRIC_COLUMNS = [
+    "batch", "dataset", "metric", "label", "unavailable", "metric_version", "other_versions",
+    "comparisons", "agree", "disagree", "metric_ties", "human_ties", "human_no_majority",
+    "unjudged", "missing_scores", "agreement_share", "kendall_tau", "kendall_p",
+    "tau_comparisons", "tau_reason", "tie_aware_accuracy", "tie_aware_ci_low",
+    "tie_aware_ci_high", "tie_aware_epsilon", "tie_aware_accuracy_without_calibration",
+    "tie_aware_comparisons", "tie_aware_human_ties", "tie_aware_no_majority",
+    "tie_aware_ci_method", "tie_aware_seed", "tie_aware_resamples", EXCLUSION_COLUMN,
+]  # fmt: skip
+
+
+def export_metrics(
+    batch: Batch, fmt: str = "csv", *, exclude_flagged: bool = False
+) -> Iterator[str]:
+    """The page's table of automatic metrics against the human factual majority, one row per
+    metric of every family: the agreement buckets, Kendall's tau-b, tie-aware pairwise
+    accuracy with its bootstrap interval (seed, resamples and how epsilon was searched), and
+    the metric version the figures use (`other_versions`: scores of other versions left out,
+    "version: count; ..."). A family that cannot score here has only `unavailable`."""
+    _check_format("metrics", fmt)
+    data = analysis.load_judgments([batch.pk], excluded_annotators(batch, exclude_flagged))
+    rows = (
+        (batch.name, batch.dataset, metric, label, unavailable or None)
+        + _metric_cells(agreement)
+        + (exclude_flagged,)
+        for label, agreement, unavailable, metric in analysis.metric_rows([batch.pk], data)
+    )
+    return _lines(fmt, METRIC_COLUMNS, rows)
+
+
+def _metric_cells(m: analysis.MetricAgreement | None) -> tuple:
+    if m is None:
+        return (None,) * (len(METRIC_COLUMNS) - 6)
+    t = m.tie_aware
+    others = "; ".join(f"{v}: {n}" for v, n in m.other_versions.items())
+    return (
+        m.version or None, others or None, m.comparisons, m.agree, m.disagree, m.metric_ties,
+        m.human_ties, m.human_no_majority, m.unjudged, m.missing_scores, m.agreement_share,
+        m.kendall_tau, m.kendall_p, m.tau_comparisons, m.tau_reason or None, t.accuracy,
+        *_bounds(t.ci), t.epsilon, t.accuracy_without_calibration, t.comparisons,
+        t.human_ties, t.no_majority, t.ci_method or None, t.seed, t.n_resamples,
     )  # fmt: skip
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
@@ -220,6 +221,26 @@ class TestExportTable:
         rows = read_csv(export_table(judged[0], "csv"))
         assert len(rows) == 3
         assert rows[0]["alpha_reason"] == ""
+
+    def test_it_writes_the_pages_intervals(self, client, judged):
+        batch, _ = judged
+        client.force_login(make_user("rita", Role.RESEARCHER))
+        page = client.get(reverse("batch_results", args=[batch.pk]))
+        rows = read_jsonl(export_table(batch, "jsonl"))
+        for row, shown in zip(rows, page.context["rows"], strict=True):
+            reliability, level = shown["reliability"], shown["level"]
+            assert (row["krippendorff_alpha_ci_low"], row["krippendorff_alpha_ci_high"]) == (
+                reliability.alpha_ci.low, reliability.alpha_ci.high,
+            )  # fmt: skip
+            assert (row["pairwise_agreement_ci_low"], row["pairwise_agreement_ci_high"]) == (
+                reliability.agreement_ci.low, reliability.agreement_ci.high,
+            )  # fmt: skip
+            assert (row["reliability_seed"], row["reliability_resamples"]) == (20210517, 2000)
+            # Three annotators: no two-way interval, and the export says why, as the page.
+            assert row["net_preference_two_way_ci_low"] is None
+            assert row["win_rate_two_way_ci_high"] is None
+            assert row["two_way_reason"] == level.net.two_way_reason
+            assert "only 3 annotators" in row["two_way_reason"]
 
 
 @pytest.mark.django_db

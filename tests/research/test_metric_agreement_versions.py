@@ -118,3 +118,43 @@ class TestTieAwareGridBootstrap:
         assert (grid.accuracy, grid.epsilon) == (exact.accuracy, exact.epsilon)
         assert grid.ci.low == pytest.approx(exact.ci.low, abs=0.006)
         assert grid.ci.high == pytest.approx(exact.ci.high, abs=0.006)
+
+
+@pytest.mark.django_db
+class TestMetricsExport:
+    def test_it_says_what_the_page_says(self, client, researcher, mixed):
+        import json
+
+        client.force_login(researcher)
+        page = client.get(reverse("batch_results", args=[mixed.pk]))
+        shown = {metric: m for _, m, _, metric in page.context["metrics"]}
+        response = client.get(reverse("batch_export", args=[mixed.pk, "metrics", "jsonl"]))
+        lines = b"".join(response.streaming_content).decode().splitlines()
+        rows = {r["metric"]: r for r in map(json.loads, lines)}
+        assert set(rows) == set(shown)
+        row, m = rows["rouge1"], shown["rouge1"]
+        assert (row["metric_version"], row["other_versions"]) == (
+            "rouge-score 0.1.2", "rouge-score 0.1.1: 2",
+        )  # fmt: skip
+        assert (row["agree"], row["disagree"], row["missing_scores"]) == (3, 0, 1)
+        t = m.tie_aware
+        assert (row["tie_aware_accuracy"], row["tie_aware_epsilon"]) == (t.accuracy, t.epsilon)
+        assert (row["tie_aware_ci_low"], row["tie_aware_ci_high"]) == (t.ci.low, t.ci.high)
+        assert (row["tie_aware_seed"], row["tie_aware_resamples"]) == (20210517, 1000)
+        assert row["tie_aware_ci_method"] == t.ci_method == "every epsilon"
+        # Three comparisons with both current scores, all B better by the metric and humans.
+        assert row["tie_aware_comparisons"] == 3 and row["tie_aware_accuracy"] == 1.0
+        assert row["flagged_excluded"] is False
+        assert b"export/metrics.csv" in page.content
+
+    def test_a_family_that_cannot_score_says_why(self, mixed, settings):
+        from research.exports import export
+
+        settings.QUALS_MODEL = ""
+        text = "".join(export(mixed, "metrics", "csv"))
+        import csv
+        import io
+
+        quals = [r for r in csv.DictReader(io.StringIO(text)) if r["metric"] == "quals"]
+        assert quals and quals[0]["unavailable"].startswith("QUALS is not configured")
+        assert quals[0]["tie_aware_accuracy"] == ""

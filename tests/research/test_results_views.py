@@ -96,7 +96,7 @@ class TestBatchResults:
         settings.QUALS_MODEL = ""
         client.force_login(researcher)
         response = client.get(reverse("batch_results", args=[judged.pk]))
-        metrics = {label: (m, why) for label, m, why in response.context["metrics"]}
+        metrics = {label: (m, why) for label, m, why, _ in response.context["metrics"]}
         assert metrics["QUALS"] == (None, "QUALS is not configured: set QUALS_MODEL to a local "
                                     "checkpoint directory")  # fmt: skip
         assert metrics["ROUGE-L F"][0] is not None and metrics["ROUGE-L F"][1] == ""
