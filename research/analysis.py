@@ -100,6 +100,20 @@ class Judgments:
     def __len__(self) -> int:
         return len(self.verdict)
 
+    def of(self, criterion: str) -> CriterionJudgments:
+        """The judgments of one criterion, selected once and kept (read-only, so that the
+        statistics may keep what they compute from them; see statistics.comparison_counts)."""
+        key = ("judgments of", criterion)
+        if key not in self._counts:
+            mask = self.criterion == CRITERIA.index(criterion)
+            left = None if self.left_a is None else self.left_a[mask]
+            arrays = [self.comparison[mask], self.annotator[mask], self.verdict[mask], left]
+            for array in arrays:
+                if array is not None:
+                    array.flags.writeable = False
+            self._counts[key] = CriterionJudgments(*arrays)
+        return self._counts[key]
+
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence]) -> Judgments:
         """From (comparison_id, annotator_id, criterion, verdict) tuples, e.g. JudgmentRow,
@@ -122,6 +136,15 @@ class Judgments:
                 self.comparison, self.annotator, self.criterion, self.verdict, strict=True
             )
         ]
+
+
+class CriterionJudgments(NamedTuple):
+    """One criterion's judgments (see Judgments.of)."""
+
+    comparison: np.ndarray
+    annotator: np.ndarray
+    verdict: np.ndarray
+    left_a: np.ndarray | None
 
 
 def as_judgments(rows: Judgments | Iterable[Sequence]) -> Judgments:
@@ -401,11 +424,8 @@ def comparison_counts(rows: Judgments | Iterable[Sequence], criterion: str):
     """(comparison ids, counts) for one criterion: counts[i] = [#A, #equal, #B] of comparison i."""
     data = as_judgments(rows)
     if criterion not in data._counts:
-        mask = data.criterion == CRITERIA.index(criterion)
-        ids, inverse = statistics.unique(data.comparison[mask], return_inverse=True)
-        cells = inverse * 3 + data.verdict[mask].astype(np.int64) + 1
-        counts = np.bincount(cells, minlength=3 * len(ids)).reshape(-1, 3)
-        data._counts[criterion] = (ids, counts)
+        one = data.of(criterion)
+        data._counts[criterion] = statistics.comparison_counts(one.comparison, one.verdict)
     return data._counts[criterion]
 
 
@@ -654,14 +674,13 @@ def comparison_level(
     by its normal limit (see `statistics.net_preference`); where it does not, `two_way_reason`
     says why and the intervals resample comparisons only. `two_way=False` skips it (a page
     that does not show it)."""
-    mask = data.criterion == CRITERIA.index(criterion)
-    comparison, annotator, verdict = data.comparison[mask], data.annotator[mask], data.verdict[mask]
+    comparison, annotator, verdict, left_a = data.of(criterion)
     if two_way and crossing is None:
         crossing = statistics.design_crossing(comparison, annotator)
     _, means = statistics.comparison_means(comparison, verdict)
     position = None
-    if data.left_a is not None:
-        position = statistics.position_bias(annotator, verdict, data.left_a[mask])
+    if left_a is not None:
+        position = statistics.position_bias(annotator, verdict, left_a)
     return ComparisonLevel(
         criterion,
         statistics.sign_flip_test(means, seed=BOOTSTRAP_SEED),
@@ -708,8 +727,8 @@ def design_of(data: Judgments) -> statistics.Crossing:
     judgments: every criterion has the same assignments, and one is a third of the work."""
     if not len(data):
         return statistics.design_crossing([], [])
-    mask = data.criterion == np.bincount(data.criterion).argmax()
-    return statistics.design_crossing(data.comparison[mask], data.annotator[mask])
+    one = data.of(CRITERIA[int(np.bincount(data.criterion).argmax())])
+    return statistics.design_crossing(one.comparison, one.annotator)
 
 
 @dataclass
@@ -733,8 +752,8 @@ class PowerHint:
 
 
 def power_hint(data: Judgments, criterion: str, *, n_sim: int = 2000) -> PowerHint:
-    mask = data.criterion == CRITERIA.index(criterion)
-    pilot = statistics.pilot_estimates(data.comparison[mask], data.verdict[mask])
+    one = data.of(criterion)
+    pilot = statistics.pilot_estimates(one.comparison, one.verdict)
     if pilot.rho is None or pilot.k is None:
         return PowerHint(criterion, pilot, None, None, None, None, pilot.reason)
     k, rho = max(1, round(pilot.k)), min(1.0, max(0.0, pilot.rho))
@@ -748,9 +767,9 @@ def power_hint(data: Judgments, criterion: str, *, n_sim: int = 2000) -> PowerHi
 
 def reliability(data: Judgments, criterion: str) -> statistics.AlphaBootstrap:
     """Ordinal alpha and raw agreement with comparison-bootstrap intervals (seeded)."""
-    mask = data.criterion == CRITERIA.index(criterion)
+    one = data.of(criterion)
     return statistics.alpha_bootstrap(
-        data.comparison[mask], data.annotator[mask], data.verdict[mask], seed=BOOTSTRAP_SEED
+        one.comparison, one.annotator, one.verdict, seed=BOOTSTRAP_SEED
     )
 
 
@@ -781,8 +800,7 @@ def krippendorff_alpha(rows: Judgments | Iterable[Sequence], criterion: str) -> 
     drop out, as in the package.
     """
     data = as_judgments(rows)
-    mask = data.criterion == CRITERIA.index(criterion)
-    annotators = len(statistics.unique(data.annotator[mask]))
+    annotators = len(statistics.unique(data.of(criterion).annotator))
     _, counts = comparison_counts(data, criterion)
     pairable = counts[counts.sum(axis=1) >= 2]
     result = AlphaResult(criterion, None, annotators, len(pairable), int(pairable.sum()))

@@ -23,6 +23,7 @@ than its nominal level; the tests and intervals here resample or flip whole comp
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -86,12 +87,34 @@ def unique(values, *, return_inverse: bool = False, return_counts: bool = False)
     return out[0] if len(out) == 1 else tuple(out)
 
 
+# The counts of the last few (comparison, verdict) arrays seen, by identity: a page asks for the
+# counts of one criterion's arrays from many statistics (test, intervals, alpha, power), and each
+# costs a pass over 333k judgments at a million. Read-only arrays only, so that what they hold
+# cannot change under the cache; the results are read-only too.
+_COUNTS_SEEN: dict[tuple[int, int], tuple] = {}
+_COUNTS_KEPT = 16
+
+
 def comparison_counts(comparison, verdict) -> tuple[np.ndarray, np.ndarray]:
     """(sorted comparison ids, counts) where counts[i] = [#A, #equal, #B] of comparison i."""
-    verdict = _codes(verdict)
+    cacheable = all(
+        isinstance(x, np.ndarray) and not x.flags.writeable for x in (comparison, verdict)
+    )
+    key = (id(comparison), id(verdict))
+    seen = _COUNTS_SEEN.get(key) if cacheable else None
+    if seen is not None and seen[0]() is comparison and seen[1]() is verdict:
+        return seen[2]
+    codes = _codes(verdict)
     ids, inverse = unique(comparison, return_inverse=True)
-    cells = inverse.reshape(-1) * 3 + verdict + 1
-    return ids, np.bincount(cells, minlength=3 * len(ids)).reshape(-1, 3)
+    cells = inverse.reshape(-1) * 3 + codes + 1
+    result = ids, np.bincount(cells, minlength=3 * len(ids)).reshape(-1, 3)
+    if cacheable:
+        for array in result:
+            array.flags.writeable = False
+        if len(_COUNTS_SEEN) >= _COUNTS_KEPT:
+            _COUNTS_SEEN.pop(next(iter(_COUNTS_SEEN)))
+        _COUNTS_SEEN[key] = (weakref.ref(comparison), weakref.ref(verdict), result)
+    return result
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
