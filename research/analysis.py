@@ -681,28 +681,17 @@ def comparison_level(
     position = None
     if left_a is not None:
         position = statistics.position_bias(annotator, verdict, left_a)
-    return ComparisonLevel(
-        criterion,
-        statistics.sign_flip_test(means, seed=BOOTSTRAP_SEED),
-        statistics.net_preference(
-            comparison,
-            annotator,
-            verdict,
-            seed=BOOTSTRAP_SEED,
-            two_way=two_way,
-            max_two_way_work=TWO_WAY_MAX_WORK,
-            crossing=crossing,
-        ),
-        statistics.win_rate(
-            comparison,
-            verdict,
-            seed=BOOTSTRAP_SEED,
-            annotator=annotator if two_way else None,
-            max_two_way_work=TWO_WAY_MAX_WORK,
-            crossing=crossing,
-        ),
-        position,
+    net, win = statistics.net_and_win(
+        comparison,
+        annotator,
+        verdict,
+        seed=BOOTSTRAP_SEED,
+        two_way=two_way,
+        max_two_way_work=TWO_WAY_MAX_WORK,
+        crossing=crossing,
     )
+    test = statistics.sign_flip_test(means, seed=BOOTSTRAP_SEED)
+    return ComparisonLevel(criterion, test, net, win, position)
 
 
 def comparison_levels(data: Judgments, *, two_way: bool = True) -> list[ComparisonLevel]:

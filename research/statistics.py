@@ -298,39 +298,44 @@ def design_crossing(
 
 
 def _two_way_ratio(
-    comparison, annotator, numerator, denominator, n_resamples: int, rng: np.random.Generator
-) -> np.ndarray:
+    comparison, annotator, pairs: list[tuple], n_resamples: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Pigeonhole bootstrap (Owen 2007, "The pigeonhole bootstrap", Ann. Appl. Stat.; McCullagh
     2000 for why crossed data need it): draw comparisons with replacement (multiplicities u_c)
     and annotators with replacement (v_a), independently; judgment (c, a) then appears
     u_c * v_a times, and the net preference of the resample is
     sum u_c v_a y_ca / sum u_c v_a n_ca, with y the verdict sums and n the judgment counts of
-    cell (c, a) (for the win rate: B's wins over the non-tied judgments, per judgment
-    `numerator` and `denominator`). Vectorised as sparse (comparisons x annotators) products
-    with blocks of
-    resamples. A resample where no drawn annotator judged a drawn comparison is NaN. Unlike
-    the comparison bootstrap it cannot pool identical comparisons, so it costs
-    O(resamples x comparisons): about 17 s for 2,000 resamples of 333k comparisons on two
-    cores (bench/statistics_bench.py), against 0.08 s for the comparison bootstrap."""
+    cell (c, a). `pairs` holds per ratio the per-judgment (numerator, denominator): (verdict,
+    1) for the net preference, (B better, not tied) for the win rate; every ratio uses the
+    same draws, so each is what it would be alone with this generator. Vectorised as sparse
+    (comparisons x annotators) products with blocks of resamples. A resample where no drawn
+    annotator judged a drawn comparison is NaN. Unlike the comparison bootstrap it cannot pool
+    identical comparisons, so it costs O(resamples x comparisons): about 17 s for 2,000
+    resamples of 333k comparisons on two cores (bench/statistics_bench.py), against 0.08 s
+    for the comparison bootstrap."""
     _, c = unique(comparison, return_inverse=True)
     _, a = unique(annotator, return_inverse=True)
     n_c, n_a = int(c.max()) + 1, int(a.max()) + 1
     shape = (n_c, n_a)
-    sums = sparse.csr_matrix((np.asarray(numerator, dtype=np.float32), (c, a)), shape=shape)
-    sizes = sparse.csr_matrix((np.asarray(denominator, dtype=np.float32), (c, a)), shape=shape)
-    # u' Y v = v . (Y' u): one sparse product of [Y'; N'] with a block of comparison weights
-    # leaves (2 annotators x block), and the annotator weights finish it.
-    stacked = sparse.vstack([sums.T, sizes.T]).tocsr()
-    out = []
+    # u' Y v = v . (Y' u): one sparse product of [Y'; N'; ...] with a block of comparison
+    # weights leaves (2 x ratios x annotators, block), and the annotator weights finish it.
+    blocks = [
+        sparse.csr_matrix((np.asarray(values, dtype=np.float32), (c, a)), shape=shape).T
+        for pair in pairs
+        for values in pair
+    ]
+    stacked = sparse.vstack(blocks).tocsr()
+    out: list[list[np.ndarray]] = [[] for _ in pairs]
     for _, size in _blocks(n_resamples, n_c):
         u = _resample_counts(rng, size, n_c, np.float32)
         v = _resample_counts(rng, size, n_a)
         both = stacked @ u
-        numerator = (both[:n_a] * v).sum(axis=0)
-        denominator = (both[n_a:] * v).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(np.where(denominator > 0, numerator / denominator, np.nan))
-    return np.concatenate(out)
+        for r, values in enumerate(out):
+            numerator = (both[2 * r * n_a : (2 * r + 1) * n_a] * v).sum(axis=0)
+            denominator = (both[(2 * r + 1) * n_a : (2 * r + 2) * n_a] * v).sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                values.append(np.where(denominator > 0, numerator / denominator, np.nan))
+    return [np.concatenate(values) for values in out]
 
 
 NORMAL_MIN_COMPARISONS = 2000  # below, the normal limit of the comparison weights is not used
@@ -338,8 +343,8 @@ NORMAL_MAX_ANNOTATORS = 2000  # three dense (annotators x annotators) Gram matri
 
 
 def _two_way_ratio_normal(
-    comparison, annotator, numerator, denominator, n_resamples: int, rng: np.random.Generator
-) -> np.ndarray:
+    comparison, annotator, pairs: list[tuple], n_resamples: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """The pigeonhole bootstrap with Poisson(1) weights (Owen & Eckles 2012, "Bootstrapping
     data arrays of arbitrary order", Ann. Appl. Stat.), at a cost free of the number of
     comparisons: annotator weights v are drawn; given v, comparison c contributes
@@ -349,37 +354,42 @@ def _two_way_ratio_normal(
     [[sum x_c^2, sum x_c w_c], [., sum w_c^2]], and these sums are quadratic forms in v of the
     Gram matrices Y'Y, Y'N, N'N (annotators x annotators), computed once, as blocks of one
     sparse product [Y N]'[Y N]. Each resample draws v and (X, W), and gives X / W. Checked
-    against a naive loop of the pigeonhole bootstrap. (For the win rate Y counts B's wins and
-    N the non-tied judgments.) With whole-number verdicts and Poisson weights every sum here
-    is a whole number below 2**53, exact in floating point whatever the order of summing."""
+    against a naive loop of the pigeonhole bootstrap. `pairs` as in `_two_way_ratio`, all
+    drawn with the same annotator weights and normal draws. With whole-number verdicts and
+    Poisson weights every sum here is a whole number below 2**53, exact in floating point
+    whatever the order of summing."""
     _, c = unique(comparison, return_inverse=True)
     people, a = unique(annotator, return_inverse=True)
     n_c, n_a = int(c.max()) + 1, len(people)
-    values = np.concatenate(
-        [np.asarray(numerator, np.float64), np.asarray(denominator, np.float64)]
-    )
-    both = sparse.csr_matrix(
-        (values, (np.concatenate([c, c]), np.concatenate([a, a + n_a]))), shape=(n_c, 2 * n_a)
-    )
-    gram = (both.T @ both).toarray()
-    top, nn = gram[:n_a], gram[n_a:, n_a:]  # [Y'Y Y'N] and N'N
-    totals = np.asarray(both.sum(axis=0)).ravel()
-    y_total, n_total = totals[:n_a], totals[n_a:]
-    out = []
+    forms = []
+    for numerator, denominator in pairs:
+        values = np.concatenate([np.asarray(x, np.float64) for x in (numerator, denominator)])
+        both = sparse.csr_matrix(
+            (values, (np.concatenate([c, c]), np.concatenate([a, a + n_a]))),
+            shape=(n_c, 2 * n_a),
+        )
+        gram = (both.T @ both).toarray()
+        totals = np.asarray(both.sum(axis=0)).ravel()
+        # [Y'Y Y'N], N'N, and the totals of Y and N
+        forms.append((gram[:n_a], gram[n_a:, n_a:], totals[:n_a], totals[n_a:]))
+    out: list[list[np.ndarray]] = [[] for _ in pairs]
     for _, size in _blocks(n_resamples, n_a):
         v = rng.poisson(1.0, size=(size, n_a)).astype(np.float64)
-        vy = v @ top
-        xx, xw = np.einsum("ij,ij->i", vy[:, :n_a], v), np.einsum("ij,ij->i", vy[:, n_a:], v)
-        ww = np.einsum("ij,ij->i", v @ nn, v)
-        z = rng.standard_normal((2, size))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sd_w = np.sqrt(ww)
-            slope = np.where(ww > 0, xw / sd_w, 0.0)
-            rest = np.sqrt(np.maximum(xx - slope**2, 0.0))
-            denominator = v @ n_total + sd_w * z[0]
-            numerator = v @ y_total + slope * z[0] + rest * z[1]
-            out.append(np.where(denominator > 0, numerator / denominator, np.nan))
-    return np.concatenate(out)
+        z = None
+        for (top, nn, y_total, n_total), values in zip(forms, out, strict=True):
+            vy = v @ top
+            xx, xw = np.einsum("ij,ij->i", vy[:, :n_a], v), np.einsum("ij,ij->i", vy[:, n_a:], v)
+            ww = np.einsum("ij,ij->i", v @ nn, v)
+            if z is None:
+                z = rng.standard_normal((2, size))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sd_w = np.sqrt(ww)
+                slope = np.where(ww > 0, xw / sd_w, 0.0)
+                rest = np.sqrt(np.maximum(xx - slope**2, 0.0))
+                denominator = v @ n_total + sd_w * z[0]
+                numerator = v @ y_total + slope * z[0] + rest * z[1]
+                values.append(np.where(denominator > 0, numerator / denominator, np.nan))
+    return [np.concatenate(values) for values in out]
 
 
 @dataclass(frozen=True)
@@ -422,9 +432,9 @@ def net_preference(
     The two-way bootstrap costs about TWO_WAY_SECONDS_PER_DRAW per comparison and resample;
     with `max_two_way_work`, it is skipped (and the reason gives the time it would take) when
     comparisons x resamples exceeds it, so that a page stays fast."""
+    _, counts = comparison_counts(comparison, verdict)  # kept by identity: before converting
     verdict = _codes(verdict)
     annotator = np.asarray(annotator)
-    _, counts = comparison_counts(comparison, verdict)
     people = len(unique(annotator))
     if not len(verdict):
         return NetPreference(
@@ -438,9 +448,9 @@ def net_preference(
     ci = _percentile_interval((totals[:, 2] - totals[:, 0]) / totals.sum(axis=1))
     if two_way and crossing is None:  # a caller may pass the design's, judged once
         crossing = design_crossing(comparison, annotator)
-    two_way_ci, why, method = _two_way_interval(
-        comparison, annotator, verdict, np.ones(len(verdict)), len(counts), people,
-        n_resamples, rng, crossing if two_way else None, max_two_way_work,
+    [(two_way_ci, why, method)] = _two_way_intervals(
+        comparison, annotator, [_net_pair(verdict)], len(counts), people, n_resamples, rng,
+        crossing if two_way else None, max_two_way_work,
     )  # fmt: skip
     return NetPreference(
         (b - a) / n, b / n, e / n, a / n, n, len(counts), people, ci, two_way_ci, why, seed,
@@ -448,40 +458,38 @@ def net_preference(
     )  # fmt: skip
 
 
-def _two_way_interval(
-    comparison, annotator, numerator, denominator, comparisons: int, people: int,
+def _two_way_intervals(
+    comparison, annotator, pairs: list[tuple], comparisons: int, people: int,
     n_resamples: int, rng: np.random.Generator, crossing: Crossing | None,
     max_work: int | None,
-) -> tuple[Interval | None, str, str]:  # fmt: skip
-    """(two-way interval of sum numerator / sum denominator, why there is none, how it was
-    drawn): the pigeonhole bootstrap row by row up to `max_work` comparisons x resamples, its
-    normal limit beyond (enough comparisons, not too many annotators), else none, with the
-    time it would take."""
+) -> list[tuple[Interval | None, str, str]]:  # fmt: skip
+    """Per (numerator, denominator) pair, (two-way interval of sum numerator / sum denominator,
+    why there is none, how it was drawn): the pigeonhole bootstrap row by row up to `max_work`
+    comparisons x resamples, its normal limit beyond (enough comparisons, not too many
+    annotators), else none, with the time it would take."""
     if crossing is None:
-        return None, "not asked for", ""
+        return [(None, "not asked for", "")] * len(pairs)
     if not crossing.crossed:
-        return None, crossing.reason, ""
+        return [(None, crossing.reason, "")] * len(pairs)
     work = comparisons * n_resamples
     comparison = np.asarray(comparison)
     if max_work is None or work <= max_work:
         method = "pigeonhole bootstrap, comparisons and annotators drawn with replacement"
-        values = _two_way_ratio(comparison, annotator, numerator, denominator, n_resamples, rng)
+        values = _two_way_ratio(comparison, annotator, pairs, n_resamples, rng)
     elif comparisons >= NORMAL_MIN_COMPARISONS and people <= NORMAL_MAX_ANNOTATORS:
         method = (
             "pigeonhole bootstrap with Poisson weights, the comparisons' by their normal "
             "limit given the annotators'"
         )
-        values = _two_way_ratio_normal(
-            comparison, annotator, numerator, denominator, n_resamples, rng
-        )
+        values = _two_way_ratio_normal(comparison, annotator, pairs, n_resamples, rng)
     else:
         why = (
             f"the two-way bootstrap over annotators as well would take about "
             f"{work * TWO_WAY_SECONDS_PER_DRAW:.0f} s here ({comparisons:,} comparisons x "
             f"{n_resamples:,} resamples), too slow for a page"
         )
-        return None, why, ""
-    return _percentile_interval(values), "", method
+        return [(None, why, "")] * len(pairs)
+    return [(_percentile_interval(v), "", method) for v in values]
 
 
 @dataclass(frozen=True)
@@ -518,28 +526,88 @@ def win_rate(
     """See WinRate. The two-way interval needs `annotator` (per judgment); it follows the
     comparison bootstrap in the same seeded stream, and `max_two_way_work` and `crossing`
     work as in `net_preference`."""
-    verdict = _codes(verdict)
     _, counts = comparison_counts(comparison, verdict)
+    verdict = _codes(verdict)
     a, e, b = (int(x) for x in counts.sum(axis=0))
     if a + b == 0:
-        why = "no judgment prefers either system"
-        return WinRate(None, b, a, e, len(counts), None, seed, n_resamples, why, None, why)
+        return _no_win_rate(b, a, e, len(counts), seed, n_resamples)
     rng = np.random.default_rng(seed)
     totals = _pattern_totals(counts, n_resamples, rng)
-    decided = totals[:, 0] + totals[:, 2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rates = np.where(decided > 0, totals[:, 2] / decided, np.nan)
-    ci = _percentile_interval(rates)
     two_way = (None, "not asked for", "")
     if annotator is not None:
         annotator = np.asarray(annotator)
         if crossing is None:
             crossing = design_crossing(comparison, annotator)
-        two_way = _two_way_interval(
-            comparison, annotator, verdict == 1, verdict != 0, len(counts),
-            len(unique(annotator)), n_resamples, rng, crossing, max_two_way_work,
+        [two_way] = _two_way_intervals(
+            comparison, annotator, [_win_pair(verdict)], len(counts), len(unique(annotator)),
+            n_resamples, rng, crossing, max_two_way_work,
         )  # fmt: skip
-    return WinRate(b / (a + b), b, a, e, len(counts), ci, seed, n_resamples, "", *two_way)
+    return _win_rate_of(b, a, e, len(counts), totals, seed, n_resamples, two_way)
+
+
+def _net_pair(verdict: np.ndarray) -> tuple:
+    return verdict, np.ones(len(verdict))
+
+
+def _win_pair(verdict: np.ndarray) -> tuple:
+    return verdict == 1, verdict != 0
+
+
+def _no_win_rate(b: int, a: int, e: int, comparisons: int, seed: int, n_resamples: int):
+    why = "no judgment prefers either system"
+    return WinRate(None, b, a, e, comparisons, None, seed, n_resamples, why, None, why)
+
+
+def _win_rate_of(b, a, e, comparisons, totals, seed, n_resamples, two_way) -> WinRate:
+    decided = totals[:, 0] + totals[:, 2]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rates = np.where(decided > 0, totals[:, 2] / decided, np.nan)
+    ci = _percentile_interval(rates)
+    return WinRate(b / (a + b), b, a, e, comparisons, ci, seed, n_resamples, "", *two_way)
+
+
+def net_and_win(
+    comparison,
+    annotator,
+    verdict,
+    *,
+    n_resamples: int = 2000,
+    seed: int = SEED,
+    two_way: bool = True,
+    max_two_way_work: int | None = None,
+    crossing: Crossing | None = None,
+) -> tuple[NetPreference, WinRate]:
+    """`net_preference(...)` and `win_rate(..., annotator=annotator if two_way else None)`,
+    the same numbers at about half the cost: both start the same seeded generator with the
+    same comparison bootstrap, so they draw the same resamples, here drawn once, and then the
+    same two-way weights, also drawn once for both ratios."""
+    _, counts = comparison_counts(comparison, verdict)
+    a, e, b = (int(x) for x in counts.sum(axis=0))
+    if not len(counts) or a + b == 0:  # nothing to share
+        net = net_preference(
+            comparison, annotator, verdict, n_resamples=n_resamples, seed=seed,
+            two_way=two_way, max_two_way_work=max_two_way_work, crossing=crossing,
+        )  # fmt: skip
+        return net, _no_win_rate(b, a, e, len(counts), seed, n_resamples)
+    verdict = _codes(verdict)
+    annotator = np.asarray(annotator)
+    people = len(unique(annotator))
+    rng = np.random.default_rng(seed)
+    totals = _pattern_totals(counts, n_resamples, rng)
+    ci = _percentile_interval((totals[:, 2] - totals[:, 0]) / totals.sum(axis=1))
+    if two_way and crossing is None:
+        crossing = design_crossing(comparison, annotator)
+    net_two_way, win_two_way = _two_way_intervals(
+        comparison, annotator, [_net_pair(verdict), _win_pair(verdict)], len(counts), people,
+        n_resamples, rng, crossing if two_way else None, max_two_way_work,
+    )  # fmt: skip
+    n = a + e + b
+    net = NetPreference(
+        (b - a) / n, b / n, e / n, a / n, n, len(counts), people, ci, net_two_way[0],
+        net_two_way[1], seed, n_resamples, two_way_method=net_two_way[2],
+    )  # fmt: skip
+    win = _win_rate_of(b, a, e, len(counts), totals, seed, n_resamples, win_two_way)
+    return net, win
 
 
 # ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from research.statistics import (
     design_effect,
     holm,
     human_majority,
+    net_and_win,
     net_preference,
     pattern_probabilities,
     pilot_estimates,
@@ -330,6 +331,44 @@ class TestWinRate:
         assert win_rate(comparison, verdict).two_way_reason == "not asked for"
         result = win_rate(comparison, verdict, annotator=annotator)
         assert result.two_way_ci is None and "only 3 annotators" in result.two_way_reason
+
+
+class TestNetAndWin:
+    """The page computes both effect sizes at once, sharing their draws: the same numbers as
+    each alone."""
+
+    def check(self, comparison, annotator, verdict, **options):
+        net, win = net_and_win(comparison, annotator, verdict, **options)
+        assert net == net_preference(comparison, annotator, verdict, **options)
+        two_way = options.pop("two_way", True)
+        options.pop("crossing", None)
+        alone = win_rate(comparison, verdict, annotator=annotator if two_way else None, **options)
+        assert win == alone
+        return net, win
+
+    def test_crossed_row_by_row(self):
+        comparison, annotator, verdict = flat(
+            simulate_verdicts((0.45, 0.25, 0.3), 3, 300, 0.5, seed=11)[0], 30
+        )
+        net, win = self.check(comparison, annotator, verdict)
+        assert net.two_way_ci is not None and win.two_way_ci is not None
+
+    def test_crossed_by_the_normal_limit(self):
+        comparison, annotator, verdict = flat(
+            simulate_verdicts((0.45, 0.25, 0.3), 3, 2500, 0.3, seed=12)[0], 40
+        )
+        net, win = self.check(comparison, annotator, verdict, max_two_way_work=1000)
+        assert "normal limit" in net.two_way_method and "normal limit" in win.two_way_method
+
+    def test_nested_without_two_way_and_all_ties(self):
+        comparison, annotator, verdict = flat(
+            simulate_verdicts((0.45, 0.25, 0.3), 3, 50, 0.5, seed=13)[0]
+        )
+        net, win = self.check(comparison, annotator, verdict)
+        assert net.two_way_ci is None and "only 3 annotators" in win.two_way_reason
+        self.check(comparison, annotator, verdict, two_way=False)
+        net, win = self.check([1, 1, 2], [1, 2, 1], [0, 0, 0])
+        assert win.estimate is None and net.estimate == 0
 
 
 class TestHolm:
