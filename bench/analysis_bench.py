@@ -4,7 +4,9 @@ Creates (once) a batch of about N judgments in PostgreSQL with COPY (K = 3 annot
 comparison, 3 criteria, so N / 9 comparisons), then times the results page's data (results
 table, sign tests, bootstrap, alpha, pairwise agreement, annotator report) and the judgments
 CSV export (rows/s, with Python's peak memory while streaming). Goals: results page < 2 s,
-export > 100,000 rows/s with flat memory.
+export > 100,000 rows/s with flat memory. Each step prints its wall time, this process's CPU
+time and the PostgreSQL backend's CPU time (read from /proc: the server runs on this machine),
+with the load average before and after, since wall times on a shared machine are noisy.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/factpair_bench \\
         .venv/bin/python bench/analysis_bench.py --judgments 1000000
@@ -250,7 +252,8 @@ def results_page(batch) -> tuple[dict[str, tuple], str]:
     lap("clustered power hint x3")
     tie_aware(data)
     lap("tie-aware accuracy, 1 metric")
-    two_way = levels[0].net.two_way_reason or "two-way interval computed"
+    net = levels[0].net
+    two_way = net.two_way_method or net.two_way_reason
     analysis.design_of(data)
     lap("design crossing")
     report = analysis.annotator_report(data, timing)
@@ -337,10 +340,10 @@ def main() -> None:
     )
     print(f"  load average after: {load_average()}")
     print(
-        f"  resamples: share bootstraps {2000}, net preference and win rate bootstraps 2,000 "
-        f"each, sign-flip Monte Carlo 10,000, alpha and raw agreement 2,000, tie-aware "
-        f"{analysis.TIE_AWARE_RESAMPLES}, power 2,000 simulated studies per size; two-way: "
-        f"{two_way}"
+        f"  resamples: share bootstraps 2,000, net preference and win rate 2,000 each (the "
+        f"comparison bootstrap and the two-way one), sign-flip Monte Carlo 10,000, alpha and raw"
+        f" agreement 2,000, tie-aware {analysis.TIE_AWARE_RESAMPLES:,}, power 2,000 simulated "
+        f"studies per size; two-way: {two_way}"
     )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  process peak RSS so far: {rss:.0f} MiB")
