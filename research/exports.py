@@ -27,11 +27,13 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, FilteredRelation, Q
+from django.db.models import Count, F, FilteredRelation, Q, TextField
+from django.db.models.functions import Cast
 
 from evaluation import checks
 from evaluation.criteria import VERDICT_NAMES
@@ -194,9 +196,8 @@ def export_judgments(
     _check_format("judgments", fmt)
     excluded = excluded_annotators(batch, exclude_flagged)
     query = (
-        Judgment.objects.filter(
-            assignment__comparison__batch=batch, assignment__status=Assignment.Status.SUBMITTED
-        )
+        _with_text_times(Judgment.objects)
+        .filter(assignment__comparison__batch=batch, assignment__status=Assignment.Status.SUBMITTED)
         .exclude(assignment__annotator_id__in=excluded)
         .order_by("id")
         .values_list(
@@ -209,8 +210,7 @@ def export_judgments(
             "criterion",
             "verdict",
             "shown",
-            "assignment__served_at",
-            "assignment__submitted_at",
+            *_time_fields(),
             "assignment__active_seconds",
         )
     )
@@ -224,6 +224,41 @@ def export_judgments(
             yield from (_judgment_csv if fmt == "csv" else _judgment_jsonl)(parts, columns)
 
     return lines()
+
+
+SERVED, SUBMITTED = "assignment__served_at", "assignment__submitted_at"
+
+
+def _with_text_times(judgments):
+    """On PostgreSQL the assignment's times come as PostgreSQL writes them, text, not as
+    datetimes: parsing two per judgment row was a third of the export's Python time (2 s at a
+    million rows); `_iso` writes each assignment's once."""
+    if connection.vendor != "postgresql":
+        return judgments
+    return judgments.annotate(
+        served_text=Cast(SERVED, TextField()), submitted_text=Cast(SUBMITTED, TextField())
+    )
+
+
+def _time_fields() -> tuple[str, str]:
+    if connection.vendor != "postgresql":
+        return SERVED, SUBMITTED
+    return "served_text", "submitted_text"
+
+
+def _iso(value) -> str | None:
+    """ISO 8601 as datetime.isoformat() writes it, from a datetime or from PostgreSQL's text
+    of a timestamptz in UTC (Django's connections are in UTC): "2026-01-01 00:00:50.74+00"
+    is "2026-01-01T00:00:50.740000+00:00"."""
+    if value is None or not isinstance(value, str):
+        return value.isoformat() if value is not None else None
+    if len(value) < 22 or value[10] != " " or not value.endswith("+00"):
+        return datetime.fromisoformat(value).isoformat()  # not the usual shape: parse it
+    clock = value[11:-3]
+    if "." in clock:
+        whole, fraction = clock.split(".")
+        clock = f"{whole}.{fraction:0<6}"
+    return f"{value[:10]}T{clock}+00:00"
 
 
 @contextmanager
@@ -327,11 +362,7 @@ def _pseudonyms() -> Callable[[int], str]:
 
 
 def _times(served, submitted, active) -> tuple:
-    return (
-        served.isoformat() if served else None,
-        submitted.isoformat() if submitted else None,
-        active,
-    )
+    return _iso(served), _iso(submitted), active
 
 
 # ---------------------------------------------------------------------------------------------

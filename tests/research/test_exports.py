@@ -349,3 +349,27 @@ class TestCsvInjection:
         assert csv_safe([-1, -0.5, "-1", "\tx", "\rx", "a=b", ""]) == [
             -1, -0.5, "'-1", "'\tx", "'\rx", "a=b", ""
         ]  # fmt: skip
+
+
+class TestTimesAsText:
+    """PostgreSQL hands the judgments export its times as text; they are written as
+    datetime.isoformat() writes them."""
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "2026-01-01 00:00:50.74+00",
+            "2026-01-01 00:00:50.740568+00",
+            "2026-01-01 00:00:50.000001+00",
+            "2026-01-01 23:59:59+00",
+            "2026-06-30 12:00:00.5+02",  # not UTC: parsed, offset kept
+        ],
+    )
+    def test_it_writes_what_isoformat_writes(self, text):
+        from datetime import datetime
+
+        from research.exports import _iso
+
+        parsed = datetime.fromisoformat(text)
+        assert _iso(text) == parsed.isoformat()
+        assert _iso(parsed) == parsed.isoformat() and _iso(None) is None
