@@ -221,7 +221,10 @@ def export_judgments(
             rows = query.iterator(chunk_size=CHUNK)
             parts = _judgment_parts(batch, rows, exclude_flagged, extra_of)
             columns = JUDGMENT_COLUMNS + extra
-            yield from (_judgment_csv if fmt == "csv" else _judgment_jsonl)(parts, columns)
+            try:
+                yield from (_judgment_csv if fmt == "csv" else _judgment_jsonl)(parts, columns)
+            finally:  # a download cut short: its cursor closes inside the transaction
+                rows.close()
 
     return lines()
 

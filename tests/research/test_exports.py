@@ -113,6 +113,21 @@ class TestExportJudgments:
             lines = export_judgments(batch, "csv")
         assert inspect.isgenerator(lines)
 
+    def test_a_download_cut_short_closes_cleanly(self, judged, monkeypatch):
+        import gc
+        import sys
+
+        raised = []
+        monkeypatch.setattr(sys, "unraisablehook", raised.append)
+        batch, _ = judged
+        lines = export_judgments(batch, "csv")
+        next(lines), next(lines)
+        lines.close()
+        del lines
+        gc.collect()
+        assert raised == []
+        assert len(read_csv(export_judgments(batch, "csv"))) == 12  # the connection still works
+
     def test_it_refuses_an_unknown_format(self, judged):
         with pytest.raises(ValueError, match="unknown format"):
             list(export_judgments(judged[0], "xml"))
