@@ -271,16 +271,17 @@ def _copied_table(query, names: list[str]) -> np.ndarray:
 
 def _binary_arrays(data: memoryview, kinds: list[str]) -> list[np.ndarray]:
     """The one row of a binary COPY whose fields are one-dimensional arrays without NULLs of
-    8-byte values (PostgreSQL's binary COPY and array formats): a 19-byte header, the field
-    count, then per field its length and the array (dimensions, null flag, element type,
-    size and lower bound, then per element its length and value)."""
+    8-byte values (PostgreSQL's binary COPY and array formats): a 19-byte header (and its
+    extension area, empty today), the field count, then per field its length and the array
+    (dimensions, null flag, element type, size and lower bound, then per element its length
+    and value)."""
     if bytes(data[:11]) != b"PGCOPY\n\xff\r\n\x00":
         raise ValueError("not a binary COPY")
 
     def integer(at: int, size: int = 4) -> int:
         return int.from_bytes(data[at : at + size], "big", signed=True)
 
-    at = 19
+    at = 19 + integer(15)  # after the header and its extension area
     if integer(at, 2) != len(kinds):
         raise ValueError("unexpected number of columns")
     at += 2
