@@ -224,7 +224,8 @@ class Clock:
 
 def results_page(batch) -> tuple[dict[str, tuple], str]:
     """Everything the results page computes, timed by step: (wall, CPU, PostgreSQL CPU)."""
-    from research import analysis
+    from evaluation import checks
+    from research import analysis, methods
 
     clock = Clock()
     lap = clock.lap
@@ -252,6 +253,10 @@ def results_page(batch) -> tuple[dict[str, tuple], str]:
     lap("clustered power hint x3")
     tie_aware(data)
     lap("tie-aware accuracy, 1 metric")
+    analysis.metric_rows([batch.pk], data)
+    lap("metrics vs humans, every metric (unscored)")
+    methods.batch_facts(batch, data, levels, flagged=len(checks.flagged_annotator_ids(batch)))
+    lap("methods facts + flagged annotators")
     net = levels[0].net
     two_way = net.two_way_method or net.two_way_reason
     analysis.design_of(data)

@@ -874,23 +874,33 @@ NOT_SCORED = "not scored yet"
 TIE_AWARE_RESAMPLES = 1000
 
 
+def summary_pairs(batch_ids: Iterable[int]) -> list[tuple[int, int, int]]:
+    """(comparison id, summary A id, summary B id) of these batches' comparisons (checks
+    left out), in id order: what every metric's agreement reads."""
+    pairs = (
+        Comparison.objects.filter(batch_id__in=list(batch_ids), is_check=False)
+        .order_by("id")
+        .values_list("id", "summary_a_id", "summary_b_id")
+    )
+    return list(pairs.iterator(chunk_size=CHUNK))
+
+
 def metric_agreement(
-    batch_ids: Iterable[int], metric: str, majorities: dict[int, int] | None = None
+    batch_ids: Iterable[int],
+    metric: str,
+    majorities: dict[int, int] | None = None,
+    pairs: list[tuple[int, int, int]] | None = None,
 ) -> MetricAgreement:
     """Load scores and factual majorities for these batches and compare them (see the class).
 
     `majorities` (see `majorities_of`) replaces the database's when some annotators are
-    excluded from the judgments in hand."""
+    excluded from the judgments in hand; `pairs` (see `summary_pairs`), read once for many
+    metrics, the comparisons'."""
     batch_ids = list(batch_ids)
-    pairs = (
-        Comparison.objects.filter(batch_id__in=batch_ids, is_check=False)
-        .order_by("id")
-        .values_list("id", "summary_a_id", "summary_b_id")
-    )
+    pairs = summary_pairs(batch_ids) if pairs is None else pairs
     scores, version, others = _scores(batch_ids, metric)
-    rows = []
-    for cid, sa, sb in pairs.iterator(chunk_size=CHUNK):
-        rows.append((cid, scores.get(sa, NOT_SCORED), scores.get(sb, NOT_SCORED)))
+    get = scores.get
+    rows = ((cid, get(sa, NOT_SCORED), get(sb, NOT_SCORED)) for cid, sa, sb in pairs)
     if majorities is None:
         majorities = factual_majorities(batch_ids)
     result = compare_metric_with_humans(metric, rows, majorities)
@@ -902,11 +912,14 @@ def metric_rows(batch_ids: list[int], data: Judgments) -> list[tuple]:
     against the human factual majority of the judgments in hand, so that excluded annotators
     are excluded here too; a family that cannot score here has no agreement, and says why."""
     majorities = majorities_of(data, "factual")
+    pairs = summary_pairs(batch_ids)
     rows = []
     for family in FAMILIES:
         unavailable = family.unavailable()
         for metric, label in family.metrics:
-            agreement = None if unavailable else metric_agreement(batch_ids, metric, majorities)
+            agreement = (
+                None if unavailable else metric_agreement(batch_ids, metric, majorities, pairs)
+            )
             rows.append((label, agreement, unavailable, metric))
     return rows
 
@@ -962,6 +975,10 @@ def factual_majorities(batch_ids: Iterable[int]) -> dict[int, int]:
     return dict(zip(counts, codes.tolist(), strict=True))
 
 
+BUCKETS = ("metric_ties", "human_ties", "human_no_majority", "agree", "disagree")
+METRIC_TIES, HUMAN_TIES, NO_MAJORITY, AGREE, DISAGREE = range(len(BUCKETS))
+
+
 def compare_metric_with_humans(
     metric: str,
     rows: Iterable[tuple[int, float | str, float | str]],
@@ -973,18 +990,42 @@ def compare_metric_with_humans(
     a string saying why. majorities: comparison id -> -1 / 0 / +1, or -2 for no majority;
     comparisons absent from it are unjudged.
     """
-    buckets: Counter[str] = Counter()
-    missing: Counter[str] = Counter()
+    # One pass, counted in local integers (a Counter per row took 0.6 s a metric at 111k).
+    counts = [0] * len(BUCKETS)
+    comparisons = missing_scores = unjudged = 0
+    reasons: list[str] = []  # of the missing scores, in order
     deltas, humans = [], []
+    human_of = majorities.get
     for cid, score_a, score_b in rows:
-        buckets["comparisons"] += 1
-        bucket, delta, human = _bucket(score_a, score_b, majorities.get(cid))
-        buckets[bucket] += 1
-        if bucket == "missing_scores":
-            missing.update(s for s in (score_a, score_b) if isinstance(s, str))
-        elif human is not None and human != -2:
+        comparisons += 1
+        a_missing, b_missing = isinstance(score_a, str), isinstance(score_b, str)
+        if a_missing or b_missing:
+            missing_scores += 1
+            if a_missing:
+                reasons.append(score_a)
+            if b_missing:
+                reasons.append(score_b)
+            continue
+        human = human_of(cid)
+        if human is None:
+            unjudged += 1
+            continue
+        delta = score_b - score_a
+        if delta == 0:
+            counts[METRIC_TIES] += 1
+        elif human == 0:
+            counts[HUMAN_TIES] += 1
+        elif human == -2:
+            counts[NO_MAJORITY] += 1
+            continue
+        else:
+            counts[AGREE if (delta > 0) == (human > 0) else DISAGREE] += 1
+        if human != -2:
             deltas.append(delta)
             humans.append(human)
+    buckets = dict(zip(BUCKETS, counts, strict=True))
+    buckets.update(comparisons=comparisons, missing_scores=missing_scores, unjudged=unjudged)
+    missing = Counter(reasons)
     tau, p, reason = _kendall_tau_b(deltas, humans)
     tie_aware = statistics.tie_aware_accuracy(
         deltas, humans, n_resamples=TIE_AWARE_RESAMPLES, seed=BOOTSTRAP_SEED
@@ -1008,21 +1049,6 @@ def compare_metric_with_humans(
         tau_reason=reason,
         tie_aware=tie_aware,
     )
-
-
-def _bucket(score_a, score_b, human: int | None) -> tuple[str, float | None, int | None]:
-    if isinstance(score_a, str) or isinstance(score_b, str):
-        return "missing_scores", None, None
-    delta = score_b - score_a
-    if human is None:
-        return "unjudged", delta, None
-    if delta == 0:
-        return "metric_ties", delta, human
-    if human == 0:
-        return "human_ties", delta, human
-    if human == -2:
-        return "human_no_majority", delta, human
-    return ("agree" if (delta > 0) == (human > 0) else "disagree"), delta, human
 
 
 def _kendall_tau_b(deltas: list[float], humans: list[int]):
