@@ -874,22 +874,23 @@ NOT_SCORED = "not scored yet"
 TIE_AWARE_RESAMPLES = 1000
 
 
-def summary_pairs(batch_ids: Iterable[int]) -> list[tuple[int, int, int]]:
-    """(comparison id, summary A id, summary B id) of these batches' comparisons (checks
+def summary_pairs(batch_ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(comparison ids, summary A ids, summary B ids) of these batches' comparisons (checks
     left out), in id order: what every metric's agreement reads."""
     pairs = (
         Comparison.objects.filter(batch_id__in=list(batch_ids), is_check=False)
         .order_by("id")
         .values_list("id", "summary_a_id", "summary_b_id")
     )
-    return list(pairs.iterator(chunk_size=CHUNK))
+    table = np.array(list(pairs.iterator(chunk_size=CHUNK)), dtype=np.int64).reshape(-1, 3)
+    return table[:, 0], table[:, 1], table[:, 2]
 
 
 def metric_agreement(
     batch_ids: Iterable[int],
     metric: str,
     majorities: dict[int, int] | None = None,
-    pairs: list[tuple[int, int, int]] | None = None,
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> MetricAgreement:
     """Load scores and factual majorities for these batches and compare them (see the class).
 
@@ -899,12 +900,87 @@ def metric_agreement(
     batch_ids = list(batch_ids)
     pairs = summary_pairs(batch_ids) if pairs is None else pairs
     scores, version, others = _scores(batch_ids, metric)
-    get = scores.get
-    rows = ((cid, get(sa, NOT_SCORED), get(sb, NOT_SCORED)) for cid, sa, sb in pairs)
     if majorities is None:
         majorities = factual_majorities(batch_ids)
-    result = compare_metric_with_humans(metric, rows, majorities)
+    result = compare_metric_arrays(metric, pairs, scores, majorities)
     return replace(result, version=version, other_versions=others)
+
+
+def _looked_up(table: dict, keys: np.ndarray, missing) -> tuple[np.ndarray, np.ndarray]:
+    """(the values of `keys` in `table`, whether each was found): an id -> value dict read
+    for many ids at once (sorted keys and a binary search); `missing` where absent."""
+    if not table:
+        return np.full(len(keys), missing, dtype=object), np.zeros(len(keys), dtype=bool)
+    ids = np.fromiter(table.keys(), dtype=np.int64, count=len(table))
+    values = np.empty(len(table) + 1, dtype=object)
+    values[:-1] = list(table.values())
+    values[-1] = missing
+    order = np.argsort(ids, kind="stable")
+    at = np.searchsorted(ids[order], keys)
+    found = at < len(ids)
+    found[found] = ids[order][at[found]] == keys[found]
+    return values[np.where(found, order[np.minimum(at, len(ids) - 1)], len(ids))], found
+
+
+def _score_columns(scores: dict, summaries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(value or NaN, the reason where there is no value, else None) per summary."""
+    looked, _ = _looked_up(scores, summaries, NOT_SCORED)
+    text = np.array([isinstance(v, str) for v in looked], dtype=bool)
+    value = np.full(len(looked), np.nan)
+    value[~text] = looked[~text].astype(np.float64)
+    reason = np.where(text, looked, None)
+    return value, reason
+
+
+def compare_metric_arrays(
+    metric: str,
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    scores: dict[int, float | str],
+    majorities: dict[int, int],
+) -> MetricAgreement:
+    """`compare_metric_with_humans` of the rows (comparison, scores.get(summary A,
+    NOT_SCORED), scores.get(summary B, NOT_SCORED)) per pair, in numpy, the same buckets in
+    the same order (tests compare the two): 0.1 s a metric less at 111k comparisons."""
+    cid, summary_a, summary_b = pairs
+    a_value, a_reason = _score_columns(scores, summary_a)
+    b_value, b_reason = _score_columns(scores, summary_b)
+    missing = (a_reason != None) | (b_reason != None)  # noqa: E711 (elementwise)
+    human, judged = _looked_up(majorities, cid, 0)
+    human = human.astype(np.int64)
+    rest = ~missing & judged
+    delta = b_value - a_value
+    tie = rest & (delta == 0)
+    human_tie = rest & ~tie & (human == 0)
+    no_majority = rest & ~tie & (human == -2)
+    decided = rest & ~tie & (human != 0) & (human != -2)
+    agree = decided & ((delta > 0) == (human > 0))
+    kept = rest & (human != -2)
+    both = np.stack([a_reason[missing], b_reason[missing]], axis=1).reshape(-1)
+    reasons = Counter(r for r in both.tolist() if r is not None)
+    deltas, humans = delta[kept], human[kept]
+    tau, p, why = _kendall_tau_b(deltas, humans)
+    tie_aware = statistics.tie_aware_accuracy(
+        deltas, humans, n_resamples=TIE_AWARE_RESAMPLES, seed=BOOTSTRAP_SEED
+    )
+    n_agree, n_disagree = int(agree.sum()), int((decided & ~agree).sum())
+    return MetricAgreement(
+        metric=metric,
+        comparisons=len(cid),
+        agree=n_agree,
+        disagree=n_disagree,
+        metric_ties=int(tie.sum()),
+        human_ties=int(human_tie.sum()),
+        human_no_majority=int(no_majority.sum()),
+        unjudged=int((~missing & ~judged).sum()),
+        missing_scores=int(missing.sum()),
+        missing_reasons=dict(reasons),
+        agreement_share=_share(n_agree, n_agree + n_disagree),
+        kendall_tau=tau,
+        kendall_p=p,
+        tau_comparisons=len(deltas),
+        tau_reason=why,
+        tie_aware=tie_aware,
+    )
 
 
 def metric_rows(batch_ids: list[int], data: Judgments) -> list[tuple]:
