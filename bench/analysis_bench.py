@@ -4,7 +4,9 @@ Creates (once) a batch of about N judgments in PostgreSQL with COPY (K = 3 annot
 comparison, 3 criteria, so N / 9 comparisons), then times the results page's data (results
 table, sign tests, bootstrap, alpha, pairwise agreement, annotator report) and the judgments
 CSV export (rows/s, with Python's peak memory while streaming). Goals: results page < 2 s,
-export > 100,000 rows/s with flat memory.
+export > 100,000 rows/s with flat memory. Each step prints its wall time, this process's CPU
+time and the PostgreSQL backend's CPU time (read from /proc: the server runs on this machine),
+with the load average before and after, since wall times on a shared machine are noisy.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/factpair_bench \\
         .venv/bin/python bench/analysis_bench.py --judgments 1000000
@@ -153,7 +155,7 @@ def _copy_judgments(cur, batch_id: int, n: int, users: list[int], rng) -> None:
             assignments.append(
                 f"{aid}\t{cmp0 + i}\t{batch_id}\t{users[who[i, j]]}\t{side}\tsubmitted"
                 f"\t{served.isoformat()}\t{submitted.isoformat()}\t{submitted.isoformat()}\t{act}"
-                f"\tf\t\t\t{codes}\n"
+                f"\tf\t\t\t{codes}\t0\n"
             )
             for k, criterion in enumerate(CRITERIA):
                 v = names[int(verdict[i, j, k])]
@@ -164,6 +166,7 @@ def _copy_judgments(cur, batch_id: int, n: int, users: list[int], rng) -> None:
     columns += ["served_at", "lease_expires_at", "submitted_at", "active_seconds", "late"]
     columns += ["skip_reason"]
     columns += ["problem_report", "verdict_factual", "verdict_informative", "verdict_grammatical"]
+    columns += ["revisions"]
     copy_rows(cur, "evaluation_assignment", columns, assignments)
     copy_rows(
         cur, "evaluation_judgment", ["id", "assignment_id", "criterion", "verdict", "shown"],
@@ -186,18 +189,46 @@ def get_batch(n_judgments: int, n_annotators: int):
     return batch
 
 
-def results_page(batch) -> dict[str, float]:
-    """Everything the results page computes, timed by step."""
-    from research import analysis
+def backend_cpu() -> float | None:
+    """CPU seconds (user + system) of this connection's PostgreSQL backend, read from /proc
+    (the server runs on this machine); None where it cannot be read."""
+    from django.db import connection
 
-    steps, t = {}, time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        (pid,) = cursor.fetchone()
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def lap(name: str) -> None:
-        nonlocal t
-        now = time.perf_counter()
-        steps[name] = now - t
-        t = now
 
+class Clock:
+    """Wall, this process's CPU and the PostgreSQL backend's CPU, per lap."""
+
+    def __init__(self) -> None:
+        self.steps: dict[str, tuple[float, float, float | None]] = {}
+        self.last = self.now()
+
+    @staticmethod
+    def now() -> tuple[float, float, float | None]:
+        return time.perf_counter(), time.process_time(), backend_cpu()
+
+    def lap(self, name: str) -> None:
+        now = self.now()
+        db = None if now[2] is None or self.last[2] is None else now[2] - self.last[2]
+        self.steps[name] = (now[0] - self.last[0], now[1] - self.last[1], db)
+        self.last = self.now()  # the /proc read is not part of the next step
+
+
+def results_page(batch) -> tuple[dict[str, tuple], str]:
+    """Everything the results page computes, timed by step: (wall, CPU, PostgreSQL CPU)."""
+    from evaluation import checks
+    from research import analysis, methods
+
+    clock = Clock()
+    lap = clock.lap
     data, timing = analysis.load_batch_data([batch.pk])
     lap("load_batch_data")
     table = analysis.results_table(data)
@@ -222,14 +253,23 @@ def results_page(batch) -> dict[str, float]:
     lap("clustered power hint x3")
     tie_aware(data)
     lap("tie-aware accuracy, 1 metric")
-    steps["_two_way"] = levels[0].net.two_way_reason or "two-way interval computed"
+    analysis.metric_rows([batch.pk], data)
+    lap("metrics vs humans, every metric (unscored)")
+    methods.batch_facts(batch, data, levels, flagged=len(checks.flagged_annotator_ids(batch)))
+    lap("methods facts + flagged annotators")
+    net = levels[0].net
+    two_way = net.two_way_method or net.two_way_reason
     analysis.design_of(data)
     lap("design crossing")
     report = analysis.annotator_report(data, timing)
     analysis.load_annotator_names(s.annotator_id for s in report)
     lap("annotator report")
-    steps["total"] = sum(v for v in steps.values() if isinstance(v, float))
-    return steps
+    steps = clock.steps
+    steps["total"] = tuple(
+        None if any(v[i] is None for v in steps.values()) else sum(v[i] for v in steps.values())
+        for i in range(3)
+    )
+    return steps, two_way
 
 
 def tie_aware(data):
@@ -246,12 +286,21 @@ def tie_aware(data):
     )
 
 
-def time_export(batch) -> tuple[int, float]:
+def time_export(batch) -> tuple[int, tuple]:
     from research.exports import export_judgments
 
-    t0 = time.perf_counter()
+    clock = Clock()
     rows = sum(1 for _ in export_judgments(batch, "csv")) - 1  # minus the header
-    return rows, time.perf_counter() - t0
+    clock.lap("export")
+    return rows, clock.steps["export"]
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def _seconds(value: float | None) -> str:
+    return "   -  " if value is None else f"{value:6.3f}"
 
 
 def export_memory(batch, rows: int) -> list[tuple[int, float]]:
@@ -278,28 +327,39 @@ def main() -> None:
     from research import analysis
 
     batch = get_batch(args.judgments, args.annotators)
-    runs = [results_page(batch) for _ in range(args.repeats)]
-    print("\nresults page (s), per run:")
-    two_way = runs[0].pop("_two_way")
-    for run in runs[1:]:
-        run.pop("_two_way")
+    print(f"load average before: {load_average()}")
+    runs = []
+    for _ in range(args.repeats):
+        steps, two_way = results_page(batch)
+        runs.append(steps)
+    print("\nresults page, per run: wall s / this process's CPU s / PostgreSQL backend CPU s")
     for step in runs[0]:
-        values = [run[step] for run in runs]
-        print(f"  {step:28s} " + "  ".join(f"{v:6.3f}" for v in values))
-    best = min(run["total"] for run in runs)
-    median = statistics.median(run["total"] for run in runs)
-    print(f"  -> best {best:.3f} s, median {median:.3f} s (goal < 2 s: {best / 2:.2f} of it)")
+        cells = ("  ".join(_seconds(v) for v in run[step]) for run in runs)
+        print(f"  {step:55s} " + " | ".join(cells))
+    best = min(run["total"][0] for run in runs)
+    median = statistics.median(run["total"][0] for run in runs)
+    cpu = min(run["total"][1] + (run["total"][2] or 0) for run in runs)
     print(
-        f"  resamples: bootstraps {2000}, sign-flip Monte Carlo 10,000, tie-aware "
-        f"{analysis.TIE_AWARE_RESAMPLES}, power 2,000 simulated studies per size; two-way: "
-        f"{two_way}"
+        f"  -> wall best {best:.3f} s, median {median:.3f} s; CPU (process + PostgreSQL) best "
+        f"{cpu:.3f} s (goal < 2 s)"
+    )
+    print(f"  load average after: {load_average()}")
+    print(
+        f"  resamples: share bootstraps 2,000, net preference and win rate 2,000 each (the "
+        f"comparison bootstrap and the two-way one), sign-flip Monte Carlo 10,000, alpha and raw"
+        f" agreement 2,000, tie-aware {analysis.TIE_AWARE_RESAMPLES:,}, power 2,000 simulated "
+        f"studies per size; two-way: {two_way}"
     )
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"  process peak RSS so far: {rss:.0f} MiB")
 
-    rows, seconds = time_export(batch)
+    rows, (seconds, cpu, db) = time_export(batch)
     rate = rows / seconds
     print(f"\njudgments CSV export: {rows:,} rows in {seconds:.2f} s = {rate:,.0f} rows/s")
+    print(
+        f"  CPU: this process {cpu:.2f} s ({rows / cpu:,.0f} rows per CPU second), PostgreSQL "
+        f"backend {_seconds(db).strip()} s; load average {load_average()}"
+    )
     print(f"  goal > 100,000 rows/s: {rate / 100_000:.2f}x")
     if not args.skip_memory:
         samples = export_memory(batch, rows)

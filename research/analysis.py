@@ -45,6 +45,8 @@ from django.db.models import (
     DurationField,
     ExpressionWrapper,
     F,
+    FloatField,
+    Func,
     Q,
     Value,
     When,
@@ -55,6 +57,7 @@ from scipy import stats
 from evaluation import criteria
 from evaluation.criteria import VERDICT_CODES, VERDICT_NAMES
 from evaluation.models import Assignment, Comparison, Judgment
+from scoring.metrics import FAMILIES
 from scoring.models import MetricScore
 
 from . import statistics
@@ -97,6 +100,20 @@ class Judgments:
     def __len__(self) -> int:
         return len(self.verdict)
 
+    def of(self, criterion: str) -> CriterionJudgments:
+        """The judgments of one criterion, selected once and kept (read-only, so that the
+        statistics may keep what they compute from them; see statistics.comparison_counts)."""
+        key = ("judgments of", criterion)
+        if key not in self._counts:
+            mask = self.criterion == CRITERIA.index(criterion)
+            left = None if self.left_a is None else self.left_a[mask]
+            arrays = [self.comparison[mask], self.annotator[mask], self.verdict[mask], left]
+            for array in arrays:
+                if array is not None:
+                    array.flags.writeable = False
+            self._counts[key] = CriterionJudgments(*arrays)
+        return self._counts[key]
+
     @classmethod
     def from_rows(cls, rows: Iterable[Sequence]) -> Judgments:
         """From (comparison_id, annotator_id, criterion, verdict) tuples, e.g. JudgmentRow,
@@ -119,6 +136,15 @@ class Judgments:
                 self.comparison, self.annotator, self.criterion, self.verdict, strict=True
             )
         ]
+
+
+class CriterionJudgments(NamedTuple):
+    """One criterion's judgments (see Judgments.of)."""
+
+    comparison: np.ndarray
+    annotator: np.ndarray
+    verdict: np.ndarray
+    left_a: np.ndarray | None
 
 
 def as_judgments(rows: Judgments | Iterable[Sequence]) -> Judgments:
@@ -193,9 +219,9 @@ def load_batch_data(
     numpy: a third of the rows of a judgment-per-row query, no join, and no Python work per
     judgment.
     """
-    query = _assignment_rows(list(batch_ids), list(exclude_annotator_ids), timing)
+    query, names = _assignment_rows(list(batch_ids), list(exclude_annotator_ids), timing)
     if connection.vendor == "postgresql":
-        table = _copied_table(query)
+        table = _copied_table(query, names)
     else:
         table = _fetched_table(query, timing)
     if not timing:
@@ -207,21 +233,75 @@ def load_batch_data(
     )
 
 
-def _copied_table(query) -> np.ndarray:
-    """PostgreSQL sends the rows as CSV through COPY and numpy parses them in C: no Python
-    object per value (about four times faster than fetching 333k rows through the cursor)."""
+NO_CODE = 9  # a NULL verdict code, inside PostgreSQL's arrays (NaN in the table)
+
+
+def _copied_table(query, names: list[str]) -> np.ndarray:
+    """PostgreSQL aggregates each column into one array (NULLs as NO_CODE or NaN) and sends
+    the one row through a binary COPY, which numpy reads without parsing: no Python object per
+    value and one message, not one per row (COPY of 333k rows as CSV cost a Python call per
+    row and a text parse, 0.4 s of this process's time; this costs 0.1 s)."""
     sql, params = query.query.sql_with_params()
+    floats = {"active_seconds", "wall"}
+    quoted = connection.ops.quote_name
+    arrays = ", ".join(
+        f"array_agg(COALESCE({quoted(name)}, 'NaN')::float8)"
+        if name in floats
+        else f"array_agg(COALESCE({quoted(name)}, {NO_CODE})::int8)"
+        for name in names
+    )
     buffer = io.BytesIO()
     with connection.cursor() as cursor:
         raw = cursor.cursor
         select = raw.mogrify(sql, params).decode()
-        raw.copy_expert(f"COPY ({select}) TO STDOUT WITH (FORMAT csv, NULL 'nan')", buffer)
-    width = len(query.query.values_select) + len(query.query.annotation_select)
-    if not buffer.getbuffer().nbytes:
-        return np.empty((0, width))
-    buffer.seek(0)
-    # float64: NaN for NULL, and ids below 2**53 stay exact.
-    return np.loadtxt(buffer, delimiter=",", dtype=np.float64, ndmin=2)
+        raw.copy_expert(
+            f"COPY (SELECT {arrays} FROM ({select}) AS assignment_rows) TO STDOUT "
+            "WITH (FORMAT binary)",
+            buffer,
+        )
+    kinds = [">f8" if name in floats else ">i8" for name in names]
+    columns = _binary_arrays(buffer.getbuffer(), kinds)
+    table = np.empty((len(columns[0]), len(names)))
+    for i, column in enumerate(columns):
+        table[:, i] = column  # float64: NaN for NULL, and ids below 2**53 stay exact
+    codes = table[:, 2 : 2 + len(CRITERIA)]
+    codes[codes == NO_CODE] = np.nan
+    return table
+
+
+def _binary_arrays(data: memoryview, kinds: list[str]) -> list[np.ndarray]:
+    """The one row of a binary COPY whose fields are one-dimensional arrays without NULLs of
+    8-byte values (PostgreSQL's binary COPY and array formats): a 19-byte header (and its
+    extension area, empty today), the field count, then per field its length and the array
+    (dimensions, null flag, element type, size and lower bound, then per element its length
+    and value)."""
+    if bytes(data[:11]) != b"PGCOPY\n\xff\r\n\x00":
+        raise ValueError("not a binary COPY")
+
+    def integer(at: int, size: int = 4) -> int:
+        return int.from_bytes(data[at : at + size], "big", signed=True)
+
+    at = 19 + integer(15)  # after the header and its extension area
+    if integer(at, 2) != len(kinds):
+        raise ValueError("unexpected number of columns")
+    at += 2
+    out = []
+    for kind in kinds:
+        length = integer(at)
+        at += 4
+        if length < 0:  # NULL: array_agg of no rows
+            out.append(np.empty(0))
+            continue
+        if integer(at) != 1 or integer(at + 4) != 0:
+            raise ValueError("expected a one-dimensional array without NULLs")
+        size = integer(at + 12)
+        element = np.dtype([("length", ">i4"), ("value", kind)])
+        values = np.frombuffer(data, dtype=element, count=size, offset=at + 20)
+        if size and not (values["length"] == 8).all():
+            raise ValueError("expected 8-byte array elements")
+        out.append(values["value"])
+        at += length
+    return out
 
 
 def _fetched_table(query, timing: bool) -> np.ndarray:
@@ -235,23 +315,35 @@ def _fetched_table(query, timing: bool) -> np.ndarray:
     return np.concatenate(chunks)
 
 
-def _assignment_rows(batch_ids: list[int], exclude: list[int], timing: bool):
+def _assignment_rows(batch_ids: list[int], exclude: list[int], timing: bool) -> tuple:
     # The assignment carries its three verdicts as codes (-1 / 0 / +1): one row per
     # assignment, no join with the judgments and no GROUP BY. The side is a number so that the
     # whole row parses as floats (COPY's CSV straight into numpy).
     fields = ["comparison_id", "annotator_id", *(c.verdict_column for c in criteria.CRITERIA)]
     fields.append("left_a")
     left_a = Case(When(left_system="A", then=Value(1)), default=Value(0))
-    query = Assignment.objects.filter(_submitted(batch_ids, exclude)).order_by()
+    # The assignment's own batch (Assignment.save copies the comparison's) and the attention
+    # checks left out by a hashed subquery: no join with the comparisons, a quarter less work
+    # for PostgreSQL at 333k assignments.
+    checks = Comparison.objects.filter(batch_id__in=batch_ids, is_check=True).values("id")
+    query = Assignment.objects.filter(batch_id__in=batch_ids, status=Assignment.Status.SUBMITTED)
+    query = query.exclude(comparison_id__in=checks).order_by()
+    if exclude:
+        query = query.exclude(annotator_id__in=exclude)
     query = query.annotate(left_a=left_a)
     duration = ExpressionWrapper(F("submitted_at") - F("served_at"), output_field=DurationField())
-    if timing and connection.features.has_native_duration_field:
+    if timing and connection.vendor == "postgresql":
+        # date_part is a float8, where EXTRACT is a numeric that costs a text round trip.
+        epoch = Func(Value("epoch"), duration, function="date_part", output_field=FloatField())
+        query = query.annotate(wall=epoch)
+        fields += ["active_seconds", "wall"]
+    elif timing and connection.features.has_native_duration_field:
         query = query.annotate(wall=Extract(duration, "epoch"))
         fields += ["active_seconds", "wall"]
     elif timing:
         query = query.annotate(wall=duration)
         fields += ["active_seconds", "wall"]
-    return query.values_list(*fields)
+    return query.values_list(*fields), fields
 
 
 def _judgments_from(table: np.ndarray) -> Judgments:
@@ -333,16 +425,24 @@ def comparison_counts(rows: Judgments | Iterable[Sequence], criterion: str):
     """(comparison ids, counts) for one criterion: counts[i] = [#A, #equal, #B] of comparison i."""
     data = as_judgments(rows)
     if criterion not in data._counts:
-        mask = data.criterion == CRITERIA.index(criterion)
-        ids, inverse = np.unique(data.comparison[mask], return_inverse=True)
-        cells = inverse * 3 + data.verdict[mask].astype(np.int64) + 1
-        counts = np.bincount(cells, minlength=3 * len(ids)).reshape(-1, 3)
-        data._counts[criterion] = (ids, counts)
+        one = data.of(criterion)
+        data._counts[criterion] = statistics.comparison_counts(one.comparison, one.verdict)
     return data._counts[criterion]
 
 
 def majority_codes(counts: np.ndarray) -> np.ndarray:
-    """Per row of [#A, #equal, #B]: -1, 0 or +1 for a strict plurality, else -2 (no majority)."""
+    """Per row of [#A, #equal, #B]: -1, 0 or +1 for a strict plurality, else -2 (no majority).
+
+    Decided once per distinct row and looked up: rows are a handful of distinct count vectors,
+    and numpy's reductions along rows of three are slow (0.05 s per call at 333k rows)."""
+    counts = np.asarray(counts)
+    if len(counts) < 1000:
+        return _majority_of_rows(counts)
+    patterns, _, inverse = statistics.pattern_index(counts)
+    return _majority_of_rows(patterns)[inverse]
+
+
+def _majority_of_rows(counts: np.ndarray) -> np.ndarray:
     top = counts.max(axis=1, keepdims=True)
     unique = ((counts == top).sum(axis=1) == 1) & (top[:, 0] > 0)
     return np.where(unique, counts.argmax(axis=1) - 1, -2)
@@ -564,38 +664,43 @@ TWO_WAY_MAX_WORK = 10_000_000
 
 
 def comparison_level(
-    data: Judgments, criterion: str, crossing: statistics.Crossing | None = None
+    data: Judgments,
+    criterion: str,
+    crossing: statistics.Crossing | None = None,
+    *,
+    two_way: bool = True,
 ) -> ComparisonLevel:
-    """The two-way (annotator x comparison) bootstrap runs where the design is crossed and the
-    work is at most TWO_WAY_MAX_WORK (about 17 s at a million judgments otherwise); where it
-    does not, `net.two_way_reason` says why and the intervals resample comparisons only."""
-    mask = data.criterion == CRITERIA.index(criterion)
-    comparison, annotator, verdict = data.comparison[mask], data.annotator[mask], data.verdict[mask]
+    """The two-way (annotator x comparison) bootstrap of the net preference and of the win
+    rate runs where the design is crossed and the work is at most TWO_WAY_MAX_WORK, beyond it
+    by its normal limit (see `statistics.net_preference`); where it does not, `two_way_reason`
+    says why and the intervals resample comparisons only. `two_way=False` skips it (a page
+    that does not show it)."""
+    comparison, annotator, verdict, left_a = data.of(criterion)
+    if two_way and crossing is None:
+        crossing = statistics.design_crossing(comparison, annotator)
     _, means = statistics.comparison_means(comparison, verdict)
     position = None
-    if data.left_a is not None:
-        left = np.where(data.left_a[mask], "A", "B")
-        position = statistics.position_bias(annotator, verdict, left)
-    return ComparisonLevel(
-        criterion,
-        statistics.sign_flip_test(means, seed=BOOTSTRAP_SEED),
-        statistics.net_preference(
-            comparison,
-            annotator,
-            verdict,
-            seed=BOOTSTRAP_SEED,
-            max_two_way_work=TWO_WAY_MAX_WORK,
-            crossing=crossing,
-        ),
-        statistics.win_rate(comparison, verdict, seed=BOOTSTRAP_SEED),
-        position,
+    if left_a is not None:
+        position = statistics.position_bias(annotator, verdict, left_a)
+    net, win = statistics.net_and_win(
+        comparison,
+        annotator,
+        verdict,
+        seed=BOOTSTRAP_SEED,
+        two_way=two_way,
+        max_two_way_work=TWO_WAY_MAX_WORK,
+        crossing=crossing,
     )
+    test = statistics.sign_flip_test(means, seed=BOOTSTRAP_SEED)
+    return ComparisonLevel(criterion, test, net, win, position)
 
 
-def comparison_levels(data: Judgments) -> list[ComparisonLevel]:
+def comparison_levels(data: Judgments, *, two_way: bool = True) -> list[ComparisonLevel]:
     """Per criterion (CRITERIA order), with Holm's adjustment across the criteria."""
-    crossing = design_of(data)  # the same assignments for every criterion: judged once
-    levels = [comparison_level(data, criterion, crossing) for criterion in CRITERIA]
+    crossing = design_of(data) if two_way else None  # the same assignments for every criterion
+    levels = [
+        comparison_level(data, criterion, crossing, two_way=two_way) for criterion in CRITERIA
+    ]
     return with_holm(levels)
 
 
@@ -612,8 +717,8 @@ def design_of(data: Judgments) -> statistics.Crossing:
     judgments: every criterion has the same assignments, and one is a third of the work."""
     if not len(data):
         return statistics.design_crossing([], [])
-    mask = data.criterion == np.bincount(data.criterion).argmax()
-    return statistics.design_crossing(data.comparison[mask], data.annotator[mask])
+    one = data.of(CRITERIA[int(np.bincount(data.criterion).argmax())])
+    return statistics.design_crossing(one.comparison, one.annotator)
 
 
 @dataclass
@@ -637,8 +742,8 @@ class PowerHint:
 
 
 def power_hint(data: Judgments, criterion: str, *, n_sim: int = 2000) -> PowerHint:
-    mask = data.criterion == CRITERIA.index(criterion)
-    pilot = statistics.pilot_estimates(data.comparison[mask], data.verdict[mask])
+    one = data.of(criterion)
+    pilot = statistics.pilot_estimates(one.comparison, one.verdict)
     if pilot.rho is None or pilot.k is None:
         return PowerHint(criterion, pilot, None, None, None, None, pilot.reason)
     k, rho = max(1, round(pilot.k)), min(1.0, max(0.0, pilot.rho))
@@ -652,9 +757,9 @@ def power_hint(data: Judgments, criterion: str, *, n_sim: int = 2000) -> PowerHi
 
 def reliability(data: Judgments, criterion: str) -> statistics.AlphaBootstrap:
     """Ordinal alpha and raw agreement with comparison-bootstrap intervals (seeded)."""
-    mask = data.criterion == CRITERIA.index(criterion)
+    one = data.of(criterion)
     return statistics.alpha_bootstrap(
-        data.comparison[mask], data.annotator[mask], data.verdict[mask], seed=BOOTSTRAP_SEED
+        one.comparison, one.annotator, one.verdict, seed=BOOTSTRAP_SEED
     )
 
 
@@ -685,8 +790,7 @@ def krippendorff_alpha(rows: Judgments | Iterable[Sequence], criterion: str) -> 
     drop out, as in the package.
     """
     data = as_judgments(rows)
-    mask = data.criterion == CRITERIA.index(criterion)
-    annotators = len(np.unique(data.annotator[mask]))
+    annotators = len(statistics.unique(data.of(criterion).annotator))
     _, counts = comparison_counts(data, criterion)
     pairable = counts[counts.sum(axis=1) >= 2]
     result = AlphaResult(criterion, None, annotators, len(pairable), int(pairable.sum()))
@@ -770,27 +874,146 @@ NOT_SCORED = "not scored yet"
 TIE_AWARE_RESAMPLES = 1000
 
 
+def summary_pairs(batch_ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(comparison ids, summary A ids, summary B ids) of these batches' comparisons (checks
+    left out), in id order: what every metric's agreement reads."""
+    pairs = (
+        Comparison.objects.filter(batch_id__in=list(batch_ids), is_check=False)
+        .order_by("id")
+        .values_list("id", "summary_a_id", "summary_b_id")
+    )
+    table = np.array(list(pairs.iterator(chunk_size=CHUNK)), dtype=np.int64).reshape(-1, 3)
+    return table[:, 0], table[:, 1], table[:, 2]
+
+
 def metric_agreement(
-    batch_ids: Iterable[int], metric: str, majorities: dict[int, int] | None = None
+    batch_ids: Iterable[int],
+    metric: str,
+    majorities: dict[int, int] | None = None,
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> MetricAgreement:
     """Load scores and factual majorities for these batches and compare them (see the class).
 
     `majorities` (see `majorities_of`) replaces the database's when some annotators are
-    excluded from the judgments in hand."""
+    excluded from the judgments in hand; `pairs` (see `summary_pairs`), read once for many
+    metrics, the comparisons'."""
     batch_ids = list(batch_ids)
-    pairs = (
-        Comparison.objects.filter(batch_id__in=batch_ids, is_check=False)
-        .order_by("id")
-        .values_list("id", "summary_a_id", "summary_b_id")
-    )
+    pairs = summary_pairs(batch_ids) if pairs is None else pairs
     scores, version, others = _scores(batch_ids, metric)
-    rows = []
-    for cid, sa, sb in pairs.iterator(chunk_size=CHUNK):
-        rows.append((cid, scores.get(sa, NOT_SCORED), scores.get(sb, NOT_SCORED)))
     if majorities is None:
         majorities = factual_majorities(batch_ids)
-    result = compare_metric_with_humans(metric, rows, majorities)
+    result = compare_metric_arrays(metric, pairs, scores, majorities)
     return replace(result, version=version, other_versions=others)
+
+
+def _positions(table: dict, keys: np.ndarray) -> np.ndarray:
+    """Per key, its position among the table's entries (dict order), len(table) when absent:
+    an id -> value dict read for many ids at once, by binary search on its sorted ids."""
+    ids = np.fromiter(table.keys(), dtype=np.int64, count=len(table))
+    if not len(ids):
+        return np.zeros(len(keys), dtype=np.int64)
+    order = np.argsort(ids, kind="stable")
+    at = np.minimum(np.searchsorted(ids[order], keys), len(ids) - 1)
+    return np.where(ids[order][at] == keys, order[at], len(ids))
+
+
+def _score_columns(scores: dict, summaries: np.ndarray, texts: dict[str, int]):
+    """(value or NaN, the code of the reason in `texts` where there is no value, else -1) per
+    summary; `texts` gains the reasons it has not seen. Python touches each stored score
+    once, never each comparison."""
+    entries = [*scores.values(), NOT_SCORED]
+    is_text = [isinstance(v, str) for v in entries]
+    value = np.array([math.nan if t else v for v, t in zip(entries, is_text, strict=True)])
+    code = np.array(
+        [
+            texts.setdefault(v, len(texts)) if t else -1
+            for v, t in zip(entries, is_text, strict=True)
+        ],
+        dtype=np.int64,
+    )
+    at = _positions(scores, summaries)
+    return value[at], code[at]
+
+
+def _first_seen_counts(codes: np.ndarray, texts: dict[str, int]) -> dict[str, int]:
+    """{reason: how many} of these codes, in the order each is first seen."""
+    if not len(codes):
+        return {}
+    names = list(texts)
+    distinct, first, counts = np.unique(codes, return_index=True, return_counts=True)
+    order = np.argsort(first)
+    return {names[distinct[i]]: int(counts[i]) for i in order}
+
+
+def compare_metric_arrays(
+    metric: str,
+    pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+    scores: dict[int, float | str],
+    majorities: dict[int, int],
+) -> MetricAgreement:
+    """`compare_metric_with_humans` of the rows (comparison, scores.get(summary A,
+    NOT_SCORED), scores.get(summary B, NOT_SCORED)) per pair, in numpy, the same buckets in
+    the same order (tests compare the two): 0.1 s a metric less at 111k comparisons."""
+    cid, summary_a, summary_b = pairs
+    texts: dict[str, int] = {}
+    a_value, a_reason = _score_columns(scores, summary_a, texts)
+    b_value, b_reason = _score_columns(scores, summary_b, texts)
+    missing = (a_reason >= 0) | (b_reason >= 0)
+    at = _positions(majorities, cid)
+    judged = at < len(majorities)
+    human = np.fromiter(majorities.values(), dtype=np.int64, count=len(majorities))
+    human = np.append(human, 0)[at]
+    rest = ~missing & judged
+    delta = b_value - a_value
+    tie = rest & (delta == 0)
+    human_tie = rest & ~tie & (human == 0)
+    no_majority = rest & ~tie & (human == -2)
+    decided = rest & ~tie & (human != 0) & (human != -2)
+    agree = decided & ((delta > 0) == (human > 0))
+    kept = rest & (human != -2)
+    both = np.stack([a_reason[missing], b_reason[missing]], axis=1).reshape(-1)
+    reasons = _first_seen_counts(both[both >= 0], texts)
+    deltas, humans = delta[kept], human[kept]
+    tau, p, why = _kendall_tau_b(deltas, humans)
+    tie_aware = statistics.tie_aware_accuracy(
+        deltas, humans, n_resamples=TIE_AWARE_RESAMPLES, seed=BOOTSTRAP_SEED
+    )
+    n_agree, n_disagree = int(agree.sum()), int((decided & ~agree).sum())
+    return MetricAgreement(
+        metric=metric,
+        comparisons=len(cid),
+        agree=n_agree,
+        disagree=n_disagree,
+        metric_ties=int(tie.sum()),
+        human_ties=int(human_tie.sum()),
+        human_no_majority=int(no_majority.sum()),
+        unjudged=int((~missing & ~judged).sum()),
+        missing_scores=int(missing.sum()),
+        missing_reasons=dict(reasons),
+        agreement_share=_share(n_agree, n_agree + n_disagree),
+        kendall_tau=tau,
+        kendall_p=p,
+        tau_comparisons=len(deltas),
+        tau_reason=why,
+        tie_aware=tie_aware,
+    )
+
+
+def metric_rows(batch_ids: list[int], data: Judgments) -> list[tuple]:
+    """(label, agreement, why unavailable, metric) per metric of every family: each metric
+    against the human factual majority of the judgments in hand, so that excluded annotators
+    are excluded here too; a family that cannot score here has no agreement, and says why."""
+    majorities = majorities_of(data, "factual")
+    pairs = summary_pairs(batch_ids)
+    rows = []
+    for family in FAMILIES:
+        unavailable = family.unavailable()
+        for metric, label in family.metrics:
+            agreement = (
+                None if unavailable else metric_agreement(batch_ids, metric, majorities, pairs)
+            )
+            rows.append((label, agreement, unavailable, metric))
+    return rows
 
 
 def other_version(version: str) -> str:
@@ -844,6 +1067,10 @@ def factual_majorities(batch_ids: Iterable[int]) -> dict[int, int]:
     return dict(zip(counts, codes.tolist(), strict=True))
 
 
+BUCKETS = ("metric_ties", "human_ties", "human_no_majority", "agree", "disagree")
+METRIC_TIES, HUMAN_TIES, NO_MAJORITY, AGREE, DISAGREE = range(len(BUCKETS))
+
+
 def compare_metric_with_humans(
     metric: str,
     rows: Iterable[tuple[int, float | str, float | str]],
@@ -855,18 +1082,42 @@ def compare_metric_with_humans(
     a string saying why. majorities: comparison id -> -1 / 0 / +1, or -2 for no majority;
     comparisons absent from it are unjudged.
     """
-    buckets: Counter[str] = Counter()
-    missing: Counter[str] = Counter()
+    # One pass, counted in local integers (a Counter per row took 0.6 s a metric at 111k).
+    counts = [0] * len(BUCKETS)
+    comparisons = missing_scores = unjudged = 0
+    reasons: list[str] = []  # of the missing scores, in order
     deltas, humans = [], []
+    human_of = majorities.get
     for cid, score_a, score_b in rows:
-        buckets["comparisons"] += 1
-        bucket, delta, human = _bucket(score_a, score_b, majorities.get(cid))
-        buckets[bucket] += 1
-        if bucket == "missing_scores":
-            missing.update(s for s in (score_a, score_b) if isinstance(s, str))
-        elif human is not None and human != -2:
+        comparisons += 1
+        a_missing, b_missing = isinstance(score_a, str), isinstance(score_b, str)
+        if a_missing or b_missing:
+            missing_scores += 1
+            if a_missing:
+                reasons.append(score_a)
+            if b_missing:
+                reasons.append(score_b)
+            continue
+        human = human_of(cid)
+        if human is None:
+            unjudged += 1
+            continue
+        delta = score_b - score_a
+        if delta == 0:
+            counts[METRIC_TIES] += 1
+        elif human == 0:
+            counts[HUMAN_TIES] += 1
+        elif human == -2:
+            counts[NO_MAJORITY] += 1
+            continue
+        else:
+            counts[AGREE if (delta > 0) == (human > 0) else DISAGREE] += 1
+        if human != -2:
             deltas.append(delta)
             humans.append(human)
+    buckets = dict(zip(BUCKETS, counts, strict=True))
+    buckets.update(comparisons=comparisons, missing_scores=missing_scores, unjudged=unjudged)
+    missing = Counter(reasons)
     tau, p, reason = _kendall_tau_b(deltas, humans)
     tie_aware = statistics.tie_aware_accuracy(
         deltas, humans, n_resamples=TIE_AWARE_RESAMPLES, seed=BOOTSTRAP_SEED
@@ -890,21 +1141,6 @@ def compare_metric_with_humans(
         tau_reason=reason,
         tie_aware=tie_aware,
     )
-
-
-def _bucket(score_a, score_b, human: int | None) -> tuple[str, float | None, int | None]:
-    if isinstance(score_a, str) or isinstance(score_b, str):
-        return "missing_scores", None, None
-    delta = score_b - score_a
-    if human is None:
-        return "unjudged", delta, None
-    if delta == 0:
-        return "metric_ties", delta, human
-    if human == 0:
-        return "human_ties", delta, human
-    if human == -2:
-        return "human_no_majority", delta, human
-    return ("agree" if (delta > 0) == (human > 0) else "disagree"), delta, human
 
 
 def _kendall_tau_b(deltas: list[float], humans: list[int]):
@@ -948,7 +1184,7 @@ def annotator_report(
     data = as_judgments(rows)
     timing = timing if isinstance(timing, Timing) else Timing.from_rows(timing)
     names = names or {}
-    ids = np.union1d(np.unique(data.annotator), np.unique(timing.annotator))
+    ids = np.union1d(statistics.unique(data.annotator), statistics.unique(timing.annotator))
     judged = _per_annotator_count(ids, data.annotator)
     submitted = _per_annotator_count(ids, timing.annotator)
     agree, comparable = _agreement_with_others(data, ids)
@@ -976,7 +1212,10 @@ def _per_annotator_count(ids: np.ndarray, who: np.ndarray) -> np.ndarray:
 def _per_annotator_median(ids: np.ndarray, who: np.ndarray, values: np.ndarray) -> list:
     known = ~np.isnan(values)
     who, values = who[known], values[known]
-    order = np.lexsort((values, who))
+    # Grouped by annotator with a stable sort of small integer codes (numpy sorts them by
+    # radix); np.median does not need the values within a group in order.
+    codes = np.searchsorted(ids, who).astype(np.int16 if len(ids) < 2**15 else np.int64)
+    order = np.argsort(codes, kind="stable")
     who, values = who[order], values[order]
     starts = np.searchsorted(who, ids, side="left")
     ends = np.searchsorted(who, ids, side="right")
@@ -992,7 +1231,7 @@ def _agreement_with_others(data: Judgments, ids: np.ndarray) -> tuple[np.ndarray
     if len(data) == 0:
         zeros = np.zeros(len(ids), dtype=np.int64)
         return zeros, zeros
-    _, comp = np.unique(data.comparison, return_inverse=True)
+    _, comp = statistics.unique(data.comparison, return_inverse=True)
     group = comp.astype(np.int64) * len(CRITERIA) + data.criterion
     column = data.verdict.astype(np.int64) + 1
     counts = np.bincount(group * 3 + column, minlength=3 * (int(group.max()) + 1))

@@ -10,26 +10,9 @@ from django.views.decorators.http import require_GET
 from evaluation import checks
 from evaluation.models import AuditEvent, Batch, Role, audit
 from evaluation.roles import role_required
-from scoring.metrics import FAMILIES
 
 from . import analysis, exports, figures, methods, paper, pooling
 from .views import batch_or_404
-
-
-def metric_rows(batch_ids: list[int], data: analysis.Judgments) -> list[tuple]:
-    """(label, agreement, why unavailable) per metric of every family: each metric against the
-    human factual majority of the judgments in hand, so that excluded annotators are excluded
-    here too; a family that cannot score here has no agreement, and says why."""
-    majorities = analysis.majorities_of(data, "factual")
-    rows = []
-    for family in FAMILIES:
-        unavailable = family.unavailable()
-        for metric, label in family.metrics:
-            agreement = (
-                None if unavailable else analysis.metric_agreement(batch_ids, metric, majorities)
-            )
-            rows.append((label, agreement, unavailable))
-    return rows
 
 
 def criterion_rows(data: analysis.Judgments) -> list[dict]:
@@ -58,6 +41,23 @@ def criterion_rows(data: analysis.Judgments) -> list[dict]:
             }
         )
     return rows
+
+
+def pooled_rows(data: analysis.Judgments) -> list[dict]:
+    """What the pooled page shows per criterion, and only that: the table, the primary test
+    (Holm's adjustment comes later, across the page), net preference and win rate with their
+    comparison-bootstrap intervals (no two-way interval: the page does not show one), the
+    secondary sign test and alpha."""
+    levels = analysis.comparison_levels(data, two_way=False)
+    return [
+        {
+            "r": r,
+            "level": level,
+            "sign": analysis.sign_test(r.b_better, r.a_better, ties=r.equal),
+            "alpha": analysis.krippendorff_alpha(data, criterion),
+        }
+        for level, (criterion, r) in zip(levels, analysis.results_table(data).items(), strict=True)
+    ]
 
 
 def flagged_positions(rows: list[dict], names: dict[int, str]) -> list[tuple]:
@@ -120,7 +120,7 @@ def batch_results(request: HttpRequest, batch_id: int) -> HttpResponse:
         "rows": rows,
         "design": analysis.design_of(data),
         "biased": flagged_positions(rows, names),
-        "metrics": metric_rows([batch.pk], data),
+        "metrics": analysis.metric_rows([batch.pk], data),
         "annotators": analysis.annotator_report(data, timing, names),
         "methods_paragraph": methods.methods_paragraph(facts),
         "figure_formats": figures.FIGURE_FORMATS,
@@ -189,7 +189,7 @@ def overview(request: HttpRequest) -> HttpResponse:
                 "batches": group.batches,
                 "swapped": group.swapped,
                 "note": pooling.note(group),
-                "rows": criterion_rows(data),
+                "rows": pooled_rows(data),
             }
         )
     # One family for Holm's adjustment: every criterion of every group on this page.

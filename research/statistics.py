@@ -23,6 +23,7 @@ than its nominal level; the tests and intervals here resample or flip whole comp
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -56,17 +57,64 @@ def _percentile_interval(values: np.ndarray, level: float = 0.95) -> Interval | 
 
 def _codes(verdict) -> np.ndarray:
     verdict = np.asarray(verdict, dtype=np.int64)
-    if verdict.size and not np.isin(verdict, (-1, 0, 1)).all():
+    if verdict.size and (verdict.min() < -1 or verdict.max() > 1):
         raise ValueError("verdicts must be -1 (A better), 0 (equal) or +1 (B better)")
     return verdict
 
 
+def unique(values, *, return_inverse: bool = False, return_counts: bool = False):
+    """np.unique of a 1-D array (the same sorted values, inverse and counts), faster on
+    integer ids that span a range not much wider than their number (database ids of one study):
+    a bincount over the range instead of a sort or a hash, about a tenth of the time at 333k
+    ids. Anything else goes to np.unique."""
+    values = np.asarray(values).reshape(-1)
+    dense = values.dtype.kind in "iu" and len(values) > 0
+    if dense:
+        low = int(values.min())
+        span = int(values.max()) - low + 1
+        dense = span <= 4 * len(values) + 1024
+    if not dense:
+        return np.unique(values, return_inverse=return_inverse, return_counts=return_counts)
+    shifted = values.astype(np.int64) - low  # int64 first: a narrow type would overflow
+    tally = np.bincount(shifted, minlength=span)
+    present = tally > 0
+    out = [np.flatnonzero(present).astype(values.dtype) + low]
+    if return_inverse:
+        rank = np.cumsum(present, dtype=np.int64) - 1
+        out.append(rank[shifted])
+    if return_counts:
+        out.append(tally[present])
+    return out[0] if len(out) == 1 else tuple(out)
+
+
+# The counts of the last few (comparison, verdict) arrays seen, by identity: a page asks for the
+# counts of one criterion's arrays from many statistics (test, intervals, alpha, power), and each
+# costs a pass over 333k judgments at a million. Read-only arrays only, so that what they hold
+# cannot change under the cache; the results are read-only too.
+_COUNTS_SEEN: dict[tuple[int, int], tuple] = {}
+_COUNTS_KEPT = 16
+
+
 def comparison_counts(comparison, verdict) -> tuple[np.ndarray, np.ndarray]:
     """(sorted comparison ids, counts) where counts[i] = [#A, #equal, #B] of comparison i."""
-    verdict = _codes(verdict)
-    ids, inverse = np.unique(np.asarray(comparison), return_inverse=True)
-    cells = inverse.reshape(-1) * 3 + verdict + 1
-    return ids, np.bincount(cells, minlength=3 * len(ids)).reshape(-1, 3)
+    cacheable = all(
+        isinstance(x, np.ndarray) and not x.flags.writeable for x in (comparison, verdict)
+    )
+    key = (id(comparison), id(verdict))
+    seen = _COUNTS_SEEN.get(key) if cacheable else None
+    if seen is not None and seen[0]() is comparison and seen[1]() is verdict:
+        return seen[2]
+    codes = _codes(verdict)
+    ids, inverse = unique(comparison, return_inverse=True)
+    cells = inverse.reshape(-1) * 3 + codes + 1
+    result = ids, np.bincount(cells, minlength=3 * len(ids)).reshape(-1, 3)
+    if cacheable:
+        for array in result:
+            array.flags.writeable = False
+        if len(_COUNTS_SEEN) >= _COUNTS_KEPT:
+            _COUNTS_SEEN.pop(next(iter(_COUNTS_SEEN)))
+        _COUNTS_SEEN[key] = (weakref.ref(comparison), weakref.ref(verdict), result)
+    return result
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
@@ -95,14 +143,14 @@ def _resample_counts(rng: np.random.Generator, size: int, n: int, dtype=np.float
     return out
 
 
-def _pattern_index(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def pattern_index(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(distinct count vectors, their frequencies, each row's pattern) of [#A, #equal, #B]
     rows; one integer key per row, because np.unique on 1-D keys is much faster than on
     rows."""
     base = int(counts.max(initial=0)) + 1
     keys = (counts[:, 0] * base + counts[:, 1]) * base + counts[:, 2]
-    unique, inverse, freq = np.unique(keys, return_inverse=True, return_counts=True)
-    patterns = np.stack([unique // base**2, unique // base % base, unique % base], axis=1)
+    distinct, inverse, freq = unique(keys, return_inverse=True, return_counts=True)
+    patterns = np.stack([distinct // base**2, distinct // base % base, distinct % base], axis=1)
     return patterns, freq, inverse
 
 
@@ -191,7 +239,7 @@ def _pattern_totals(counts: np.ndarray, n_resamples: int, rng: np.random.Generat
     bootstrap, at a cost per resample of the number of distinct vectors (as in
     evaluation.analysis.bootstrap_shares)."""
     n = len(counts)
-    patterns, freq, _ = _pattern_index(counts)
+    patterns, freq, _ = pattern_index(counts)
     return np.concatenate(
         [
             rng.multinomial(n, freq / n, size=size) @ patterns
@@ -228,8 +276,8 @@ def design_crossing(
     comparisons and the comparison bootstrap already covers them)."""
     if not len(comparison):
         return Crossing(False, 0, 0, None, None, "no judgments")
-    _, c = np.unique(np.asarray(comparison), return_inverse=True)
-    people, a = np.unique(np.asarray(annotator), return_inverse=True)
+    _, c = unique(comparison, return_inverse=True)
+    people, a = unique(annotator, return_inverse=True)
     cells = _distinct(c.astype(np.int64) * len(people) + a)  # distinct (comparison, annotator)
     per_comparison = np.bincount(cells // len(people))
     per_annotator = np.bincount(cells % len(people), minlength=len(people))
@@ -249,45 +297,54 @@ def design_crossing(
     return Crossing(False, *result, reason)
 
 
-def _two_way_net(comparison, annotator, verdict, n_resamples: int, rng: np.random.Generator):
+def _two_way_ratio(
+    comparison, annotator, pairs: list[tuple], n_resamples: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """Pigeonhole bootstrap (Owen 2007, "The pigeonhole bootstrap", Ann. Appl. Stat.; McCullagh
     2000 for why crossed data need it): draw comparisons with replacement (multiplicities u_c)
     and annotators with replacement (v_a), independently; judgment (c, a) then appears
     u_c * v_a times, and the net preference of the resample is
     sum u_c v_a y_ca / sum u_c v_a n_ca, with y the verdict sums and n the judgment counts of
-    cell (c, a). Vectorised as sparse (comparisons x annotators) products with blocks of
-    resamples. A resample where no drawn annotator judged a drawn comparison is NaN. Unlike
-    the comparison bootstrap it cannot pool identical comparisons, so it costs
-    O(resamples x comparisons): about 17 s for 2,000 resamples of 333k comparisons on two
-    cores (bench/statistics_bench.py), against 0.08 s for the comparison bootstrap."""
-    _, c = np.unique(comparison, return_inverse=True)
-    _, a = np.unique(annotator, return_inverse=True)
+    cell (c, a). `pairs` holds per ratio the per-judgment (numerator, denominator): (verdict,
+    1) for the net preference, (B better, not tied) for the win rate; every ratio uses the
+    same draws, so each is what it would be alone with this generator. Vectorised as sparse
+    (comparisons x annotators) products with blocks of resamples. A resample where no drawn
+    annotator judged a drawn comparison is NaN. Unlike the comparison bootstrap it cannot pool
+    identical comparisons, so it costs O(resamples x comparisons): about 17 s for 2,000
+    resamples of 333k comparisons on two cores (bench/statistics_bench.py), against 0.08 s
+    for the comparison bootstrap."""
+    _, c = unique(comparison, return_inverse=True)
+    _, a = unique(annotator, return_inverse=True)
     n_c, n_a = int(c.max()) + 1, int(a.max()) + 1
     shape = (n_c, n_a)
-    sums = sparse.csr_matrix((verdict.astype(np.float32), (c, a)), shape=shape)
-    sizes = sparse.csr_matrix((np.ones(len(c), dtype=np.float32), (c, a)), shape=shape)
-    # u' Y v = v . (Y' u): one sparse product of [Y'; N'] with a block of comparison weights
-    # leaves (2 annotators x block), and the annotator weights finish it.
-    stacked = sparse.vstack([sums.T, sizes.T]).tocsr()
-    out = []
+    # u' Y v = v . (Y' u): one sparse product of [Y'; N'; ...] with a block of comparison
+    # weights leaves (2 x ratios x annotators, block), and the annotator weights finish it.
+    blocks = [
+        sparse.csr_matrix((np.asarray(values, dtype=np.float32), (c, a)), shape=shape).T
+        for pair in pairs
+        for values in pair
+    ]
+    stacked = sparse.vstack(blocks).tocsr()
+    out: list[list[np.ndarray]] = [[] for _ in pairs]
     for _, size in _blocks(n_resamples, n_c):
         u = _resample_counts(rng, size, n_c, np.float32)
         v = _resample_counts(rng, size, n_a)
         both = stacked @ u
-        numerator = (both[:n_a] * v).sum(axis=0)
-        denominator = (both[n_a:] * v).sum(axis=0)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(np.where(denominator > 0, numerator / denominator, np.nan))
-    return np.concatenate(out)
+        for r, values in enumerate(out):
+            numerator = (both[2 * r * n_a : (2 * r + 1) * n_a] * v).sum(axis=0)
+            denominator = (both[(2 * r + 1) * n_a : (2 * r + 2) * n_a] * v).sum(axis=0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                values.append(np.where(denominator > 0, numerator / denominator, np.nan))
+    return [np.concatenate(values) for values in out]
 
 
 NORMAL_MIN_COMPARISONS = 2000  # below, the normal limit of the comparison weights is not used
 NORMAL_MAX_ANNOTATORS = 2000  # three dense (annotators x annotators) Gram matrices
 
 
-def _two_way_net_normal(
-    comparison, annotator, verdict, n_resamples: int, rng: np.random.Generator
-) -> np.ndarray:
+def _two_way_ratio_normal(
+    comparison, annotator, pairs: list[tuple], n_resamples: int, rng: np.random.Generator
+) -> list[np.ndarray]:
     """The pigeonhole bootstrap with Poisson(1) weights (Owen & Eckles 2012, "Bootstrapping
     data arrays of arbitrary order", Ann. Appl. Stat.), at a cost free of the number of
     comparisons: annotator weights v are drawn; given v, comparison c contributes
@@ -295,28 +352,44 @@ def _two_way_net_normal(
     times its weight u_c ~ Poisson(1), independent. Over many comparisons (X, W) =
     (sum u_c x_c, sum u_c w_c) is bivariate normal with mean (sum x_c, sum w_c) and covariance
     [[sum x_c^2, sum x_c w_c], [., sum w_c^2]], and these sums are quadratic forms in v of the
-    Gram matrices Y'Y, Y'N, N'N (annotators x annotators), computed once. Each resample draws
-    v and (X, W), and gives X / W. Checked against a naive loop of the pigeonhole bootstrap."""
-    _, c = np.unique(comparison, return_inverse=True)
-    _, a = np.unique(annotator, return_inverse=True)
-    shape = (int(c.max()) + 1, int(a.max()) + 1)
-    sums = sparse.csr_matrix((verdict.astype(np.float64), (c, a)), shape=shape)
-    sizes = sparse.csr_matrix((np.ones(len(c)), (c, a)), shape=shape)
-    yy, yn, nn = ((p.T @ q).toarray() for p, q in ((sums, sums), (sums, sizes), (sizes, sizes)))
-    y_total, n_total = np.asarray(sums.sum(axis=0)).ravel(), np.asarray(sizes.sum(axis=0)).ravel()
-    out = []
-    for _, size in _blocks(n_resamples, shape[1]):
-        v = rng.poisson(1.0, size=(size, shape[1])).astype(np.float64)
-        xx, xw, ww = (np.einsum("ij,ij->i", v @ g, v) for g in (yy, yn, nn))
-        z = rng.standard_normal((2, size))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sd_w = np.sqrt(ww)
-            slope = np.where(ww > 0, xw / sd_w, 0.0)
-            rest = np.sqrt(np.maximum(xx - slope**2, 0.0))
-            denominator = v @ n_total + sd_w * z[0]
-            numerator = v @ y_total + slope * z[0] + rest * z[1]
-            out.append(np.where(denominator > 0, numerator / denominator, np.nan))
-    return np.concatenate(out)
+    Gram matrices Y'Y, Y'N, N'N (annotators x annotators), computed once, as blocks of one
+    sparse product [Y N]'[Y N]. Each resample draws v and (X, W), and gives X / W. Checked
+    against a naive loop of the pigeonhole bootstrap. `pairs` as in `_two_way_ratio`, all
+    drawn with the same annotator weights and normal draws. With whole-number verdicts and
+    Poisson weights every sum here is a whole number below 2**53, exact in floating point
+    whatever the order of summing."""
+    _, c = unique(comparison, return_inverse=True)
+    people, a = unique(annotator, return_inverse=True)
+    n_c, n_a = int(c.max()) + 1, len(people)
+    forms = []
+    for numerator, denominator in pairs:
+        values = np.concatenate([np.asarray(x, np.float64) for x in (numerator, denominator)])
+        both = sparse.csr_matrix(
+            (values, (np.concatenate([c, c]), np.concatenate([a, a + n_a]))),
+            shape=(n_c, 2 * n_a),
+        )
+        gram = (both.T @ both).toarray()
+        totals = np.asarray(both.sum(axis=0)).ravel()
+        # [Y'Y Y'N], N'N, and the totals of Y and N
+        forms.append((gram[:n_a], gram[n_a:, n_a:], totals[:n_a], totals[n_a:]))
+    out: list[list[np.ndarray]] = [[] for _ in pairs]
+    for _, size in _blocks(n_resamples, n_a):
+        v = rng.poisson(1.0, size=(size, n_a)).astype(np.float64)
+        z = None
+        for (top, nn, y_total, n_total), values in zip(forms, out, strict=True):
+            vy = v @ top
+            xx, xw = np.einsum("ij,ij->i", vy[:, :n_a], v), np.einsum("ij,ij->i", vy[:, n_a:], v)
+            ww = np.einsum("ij,ij->i", v @ nn, v)
+            if z is None:
+                z = rng.standard_normal((2, size))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                sd_w = np.sqrt(ww)
+                slope = np.where(ww > 0, xw / sd_w, 0.0)
+                rest = np.sqrt(np.maximum(xx - slope**2, 0.0))
+                denominator = v @ n_total + sd_w * z[0]
+                numerator = v @ y_total + slope * z[0] + rest * z[1]
+                values.append(np.where(denominator > 0, numerator / denominator, np.nan))
+    return [np.concatenate(values) for values in out]
 
 
 @dataclass(frozen=True)
@@ -359,10 +432,10 @@ def net_preference(
     The two-way bootstrap costs about TWO_WAY_SECONDS_PER_DRAW per comparison and resample;
     with `max_two_way_work`, it is skipped (and the reason gives the time it would take) when
     comparisons x resamples exceeds it, so that a page stays fast."""
+    _, counts = comparison_counts(comparison, verdict)  # kept by identity: before converting
     verdict = _codes(verdict)
     annotator = np.asarray(annotator)
-    _, counts = comparison_counts(comparison, verdict)
-    people = len(np.unique(annotator))
+    people = len(unique(annotator))
     if not len(verdict):
         return NetPreference(
             None, None, None, None, 0, 0, 0, None, None, "no judgments", seed, n_resamples,
@@ -373,42 +446,58 @@ def net_preference(
     rng = np.random.default_rng(seed)
     totals = _pattern_totals(counts, n_resamples, rng)
     ci = _percentile_interval((totals[:, 2] - totals[:, 0]) / totals.sum(axis=1))
-    work = len(counts) * n_resamples
-    too_slow = max_two_way_work is not None and work > max_two_way_work
     if two_way and crossing is None:  # a caller may pass the design's, judged once
         crossing = design_crossing(comparison, annotator)
-    crossing = crossing if two_way else None
-    two_way_ci, why, method = None, crossing.reason if crossing else "not asked for", ""
-    if crossing and crossing.crossed:
-        values = None
-        if not too_slow:
-            method = "pigeonhole bootstrap, comparisons and annotators drawn with replacement"
-            values = _two_way_net(np.asarray(comparison), annotator, verdict, n_resamples, rng)
-        elif len(counts) >= NORMAL_MIN_COMPARISONS and people <= NORMAL_MAX_ANNOTATORS:
-            method = (
-                "pigeonhole bootstrap with Poisson weights, the comparisons' by their normal "
-                "limit given the annotators'"
-            )
-            values = _two_way_net_normal(
-                np.asarray(comparison), annotator, verdict, n_resamples, rng
-            )
-        else:
-            why = (
-                f"the two-way bootstrap over annotators as well would take about "
-                f"{work * TWO_WAY_SECONDS_PER_DRAW:.0f} s here ({len(counts):,} comparisons x "
-                f"{n_resamples:,} resamples), too slow for a page"
-            )
-        two_way_ci = None if values is None else _percentile_interval(values)
+    [(two_way_ci, why, method)] = _two_way_intervals(
+        comparison, annotator, [_net_pair(verdict)], len(counts), people, n_resamples, rng,
+        crossing if two_way else None, max_two_way_work,
+    )  # fmt: skip
     return NetPreference(
         (b - a) / n, b / n, e / n, a / n, n, len(counts), people, ci, two_way_ci, why, seed,
         n_resamples, two_way_method=method,
     )  # fmt: skip
 
 
+def _two_way_intervals(
+    comparison, annotator, pairs: list[tuple], comparisons: int, people: int,
+    n_resamples: int, rng: np.random.Generator, crossing: Crossing | None,
+    max_work: int | None,
+) -> list[tuple[Interval | None, str, str]]:  # fmt: skip
+    """Per (numerator, denominator) pair, (two-way interval of sum numerator / sum denominator,
+    why there is none, how it was drawn): the pigeonhole bootstrap row by row up to `max_work`
+    comparisons x resamples, its normal limit beyond (enough comparisons, not too many
+    annotators), else none, with the time it would take."""
+    if crossing is None:
+        return [(None, "not asked for", "")] * len(pairs)
+    if not crossing.crossed:
+        return [(None, crossing.reason, "")] * len(pairs)
+    work = comparisons * n_resamples
+    comparison = np.asarray(comparison)
+    if max_work is None or work <= max_work:
+        method = "pigeonhole bootstrap, comparisons and annotators drawn with replacement"
+        values = _two_way_ratio(comparison, annotator, pairs, n_resamples, rng)
+    elif comparisons >= NORMAL_MIN_COMPARISONS and people <= NORMAL_MAX_ANNOTATORS:
+        method = (
+            "pigeonhole bootstrap with Poisson weights, the comparisons' by their normal "
+            "limit given the annotators'"
+        )
+        values = _two_way_ratio_normal(comparison, annotator, pairs, n_resamples, rng)
+    else:
+        why = (
+            f"the two-way bootstrap over annotators as well would take about "
+            f"{work * TWO_WAY_SECONDS_PER_DRAW:.0f} s here ({comparisons:,} comparisons x "
+            f"{n_resamples:,} resamples), too slow for a page"
+        )
+        return [(None, why, "")] * len(pairs)
+    return [(_percentile_interval(v), "", method) for v in values]
+
+
 @dataclass(frozen=True)
 class WinRate:
     """wins_B / (wins_B + wins_A) over non-tied judgments, with a comparison-bootstrap 95%
-    percentile interval (resamples without a non-tied judgment are left out)."""
+    percentile interval (resamples without a non-tied judgment are left out) and, given the
+    annotators of a crossed design, the two-way (pigeonhole) interval as for the net
+    preference (`two_way_reason` says why there is none)."""
 
     estimate: float | None
     b_better: int
@@ -419,20 +508,106 @@ class WinRate:
     seed: int
     n_resamples: int
     reason: str = ""
+    two_way_ci: Interval | None = None
+    two_way_reason: str = "not asked for"
+    two_way_method: str = ""
 
 
-def win_rate(comparison, verdict, *, n_resamples: int = 2000, seed: int = SEED) -> WinRate:
+def win_rate(
+    comparison,
+    verdict,
+    *,
+    n_resamples: int = 2000,
+    seed: int = SEED,
+    annotator=None,
+    max_two_way_work: int | None = None,
+    crossing: Crossing | None = None,
+) -> WinRate:
+    """See WinRate. The two-way interval needs `annotator` (per judgment); it follows the
+    comparison bootstrap in the same seeded stream, and `max_two_way_work` and `crossing`
+    work as in `net_preference`."""
     _, counts = comparison_counts(comparison, verdict)
+    verdict = _codes(verdict)
     a, e, b = (int(x) for x in counts.sum(axis=0))
     if a + b == 0:
-        why = "no judgment prefers either system"
-        return WinRate(None, b, a, e, len(counts), None, seed, n_resamples, why)
-    totals = _pattern_totals(counts, n_resamples, np.random.default_rng(seed))
+        return _no_win_rate(b, a, e, len(counts), seed, n_resamples)
+    rng = np.random.default_rng(seed)
+    totals = _pattern_totals(counts, n_resamples, rng)
+    two_way = (None, "not asked for", "")
+    if annotator is not None:
+        annotator = np.asarray(annotator)
+        if crossing is None:
+            crossing = design_crossing(comparison, annotator)
+        [two_way] = _two_way_intervals(
+            comparison, annotator, [_win_pair(verdict)], len(counts), len(unique(annotator)),
+            n_resamples, rng, crossing, max_two_way_work,
+        )  # fmt: skip
+    return _win_rate_of(b, a, e, len(counts), totals, seed, n_resamples, two_way)
+
+
+def _net_pair(verdict: np.ndarray) -> tuple:
+    return verdict, np.ones(len(verdict))
+
+
+def _win_pair(verdict: np.ndarray) -> tuple:
+    return verdict == 1, verdict != 0
+
+
+def _no_win_rate(b: int, a: int, e: int, comparisons: int, seed: int, n_resamples: int):
+    why = "no judgment prefers either system"
+    return WinRate(None, b, a, e, comparisons, None, seed, n_resamples, why, None, why)
+
+
+def _win_rate_of(b, a, e, comparisons, totals, seed, n_resamples, two_way) -> WinRate:
     decided = totals[:, 0] + totals[:, 2]
     with np.errstate(invalid="ignore", divide="ignore"):
         rates = np.where(decided > 0, totals[:, 2] / decided, np.nan)
     ci = _percentile_interval(rates)
-    return WinRate(b / (a + b), b, a, e, len(counts), ci, seed, n_resamples)
+    return WinRate(b / (a + b), b, a, e, comparisons, ci, seed, n_resamples, "", *two_way)
+
+
+def net_and_win(
+    comparison,
+    annotator,
+    verdict,
+    *,
+    n_resamples: int = 2000,
+    seed: int = SEED,
+    two_way: bool = True,
+    max_two_way_work: int | None = None,
+    crossing: Crossing | None = None,
+) -> tuple[NetPreference, WinRate]:
+    """`net_preference(...)` and `win_rate(..., annotator=annotator if two_way else None)`,
+    the same numbers at about half the cost: both start the same seeded generator with the
+    same comparison bootstrap, so they draw the same resamples, here drawn once, and then the
+    same two-way weights, also drawn once for both ratios."""
+    _, counts = comparison_counts(comparison, verdict)
+    a, e, b = (int(x) for x in counts.sum(axis=0))
+    if not len(counts) or a + b == 0:  # nothing to share
+        net = net_preference(
+            comparison, annotator, verdict, n_resamples=n_resamples, seed=seed,
+            two_way=two_way, max_two_way_work=max_two_way_work, crossing=crossing,
+        )  # fmt: skip
+        return net, _no_win_rate(b, a, e, len(counts), seed, n_resamples)
+    verdict = _codes(verdict)
+    annotator = np.asarray(annotator)
+    people = len(unique(annotator))
+    rng = np.random.default_rng(seed)
+    totals = _pattern_totals(counts, n_resamples, rng)
+    ci = _percentile_interval((totals[:, 2] - totals[:, 0]) / totals.sum(axis=1))
+    if two_way and crossing is None:
+        crossing = design_crossing(comparison, annotator)
+    net_two_way, win_two_way = _two_way_intervals(
+        comparison, annotator, [_net_pair(verdict), _win_pair(verdict)], len(counts), people,
+        n_resamples, rng, crossing if two_way else None, max_two_way_work,
+    )  # fmt: skip
+    n = a + e + b
+    net = NetPreference(
+        (b - a) / n, b / n, e / n, a / n, n, len(counts), people, ci, net_two_way[0],
+        net_two_way[1], seed, n_resamples, two_way_method=net_two_way[2],
+    )  # fmt: skip
+    win = _win_rate_of(b, a, e, len(counts), totals, seed, n_resamples, win_two_way)
+    return net, win
 
 
 # ---------------------------------------------------------------------------------------------
@@ -513,7 +688,7 @@ def ordinal_alpha(counts: np.ndarray) -> float:
     counts = counts[counts.sum(axis=1) >= 2]
     if not len(counts) or (counts.sum(axis=0) > 0).sum() < 2:
         return math.nan
-    patterns, freq, _ = _pattern_index(counts)
+    patterns, freq, _ = pattern_index(counts)
     pooled = freq @ _coincidences(patterns).reshape(len(patterns), 9)
     return float(_alphas(pooled.reshape(1, 3, 3))[0])
 
@@ -530,14 +705,14 @@ def alpha_bootstrap(
     follows from the package's formula (`_alphas`, checked resample by resample against the
     package on the resampled reliability matrix). Raw agreement = agreeing pairs / pairs of
     judgments of one comparison, from the same resamples."""
-    annotators = len(np.unique(np.asarray(annotator)))
+    annotators = len(unique(annotator))
     _, counts = comparison_counts(comparison, verdict)
     counts = counts[counts.sum(axis=1) >= 2]
     n = len(counts)
     if annotators < 2 or n == 0:
         why = "no comparison was judged by two or more annotators"
         return AlphaBootstrap(None, None, None, None, n, annotators, 0, seed, n_resamples, why)
-    patterns, freq, _ = _pattern_index(counts)
+    patterns, freq, _ = pattern_index(counts)
     sizes = patterns.sum(axis=1)
     pairs = sizes * (sizes - 1) // 2
     agreeing = (patterns * (patterns - 1) // 2).sum(axis=1)
@@ -886,15 +1061,19 @@ def _left_test(who, non_tied: int, left: int, alpha: float, p: float) -> Positio
 
 def position_bias(annotator, verdict, left, *, alpha: float = 0.05) -> PositionBiasReport:
     """`verdict` in system terms, `left` the system shown on the left per judgment ("A" or
-    "B"). A verdict chose the left side when it is A better with A on the left or B better
-    with B on the left. With the side randomised, a system preference alone keeps the left
-    share at 1/2, so a departure is the position's doing."""
+    "B", or True where A was). A verdict chose the left side when it is A better with A on the
+    left or B better with B on the left. With the side randomised, a system preference alone
+    keeps the left share at 1/2, so a departure is the position's doing."""
     verdict, left = _codes(verdict), np.asarray(left)
-    if not np.isin(left, ("A", "B")).all():
+    if left.dtype == bool:  # True where A was on the left: no array of strings to compare
+        a_left = left
+    elif np.isin(left, ("A", "B")).all():
+        a_left = left == "A"
+    else:
         raise ValueError('left must be "A" or "B" per judgment')
     decided = verdict != 0
-    chose_left = ((verdict == -1) & (left == "A")) | ((verdict == 1) & (left == "B"))
-    ids, who = np.unique(np.asarray(annotator), return_inverse=True)
+    chose_left = np.where(a_left, verdict == -1, verdict == 1)
+    ids, who = unique(annotator, return_inverse=True)
     n = np.bincount(who, weights=decided, minlength=len(ids)).astype(np.int64)
     k = np.bincount(who, weights=chose_left, minlength=len(ids)).astype(np.int64)
     p = _half_binomial_p(k, n).tolist()

@@ -404,3 +404,31 @@ class TestAnnotatorReport:
     def test_it_has_no_agreement_for_a_lone_annotator(self):
         (only,) = annotator_report(rows_for("factual", {1: ["B"]}), [])
         assert only.agreement_with_others is None
+
+
+def binary_copy(*columns, kinds=None) -> bytes:
+    """One row of PostgreSQL's binary COPY whose fields are int8 / float8 arrays, built by
+    hand from the documented formats (COPY's header, the array's send format)."""
+    import struct
+
+    out = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0) + struct.pack(">h", len(columns))
+    for values, kind in zip(columns, kinds or ["q"] * len(columns), strict=True):
+        oid = 20 if kind == "q" else 701
+        body = struct.pack(">iiiii", 1, 0, oid, len(values), 1)
+        body += b"".join(struct.pack(f">i{kind}", 8, v) for v in values)
+        out += struct.pack(">i", len(body)) + body
+    return out + struct.pack(">h", -1)
+
+
+class TestBinaryCopy:
+    def test_it_reads_the_arrays_of_one_row(self):
+        data = binary_copy([3, -1, 2**40], [0.5, math.nan, -2.0], kinds=["q", "d"])
+        ids, values = analysis._binary_arrays(memoryview(data), [">i8", ">f8"])
+        assert ids.tolist() == [3, -1, 2**40]
+        assert values[0] == 0.5 and math.isnan(values[1]) and values[2] == -2.0
+
+    def test_it_refuses_what_it_cannot_read(self):
+        with pytest.raises(ValueError, match="not a binary COPY"):
+            analysis._binary_arrays(memoryview(b"1,2,3\n" * 5), [">i8"])
+        with pytest.raises(ValueError, match="number of columns"):
+            analysis._binary_arrays(memoryview(binary_copy([1], [2])), [">i8"])

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.urls import reverse
 from scipy import stats
 from statsmodels.stats.multitest import multipletests
 
@@ -111,6 +112,21 @@ class TestExportJudgments:
         with django_assert_num_queries(0):
             lines = export_judgments(batch, "csv")
         assert inspect.isgenerator(lines)
+
+    def test_a_download_cut_short_closes_cleanly(self, judged, monkeypatch):
+        import gc
+        import sys
+
+        raised = []
+        monkeypatch.setattr(sys, "unraisablehook", raised.append)
+        batch, _ = judged
+        lines = export_judgments(batch, "csv")
+        next(lines), next(lines)
+        lines.close()
+        del lines
+        gc.collect()
+        assert raised == []
+        assert len(read_csv(export_judgments(batch, "csv"))) == 12  # the connection still works
 
     def test_it_refuses_an_unknown_format(self, judged):
         with pytest.raises(ValueError, match="unknown format"):
@@ -221,6 +237,26 @@ class TestExportTable:
         assert len(rows) == 3
         assert rows[0]["alpha_reason"] == ""
 
+    def test_it_writes_the_pages_intervals(self, client, judged):
+        batch, _ = judged
+        client.force_login(make_user("rita", Role.RESEARCHER))
+        page = client.get(reverse("batch_results", args=[batch.pk]))
+        rows = read_jsonl(export_table(batch, "jsonl"))
+        for row, shown in zip(rows, page.context["rows"], strict=True):
+            reliability, level = shown["reliability"], shown["level"]
+            assert (row["krippendorff_alpha_ci_low"], row["krippendorff_alpha_ci_high"]) == (
+                reliability.alpha_ci.low, reliability.alpha_ci.high,
+            )  # fmt: skip
+            assert (row["pairwise_agreement_ci_low"], row["pairwise_agreement_ci_high"]) == (
+                reliability.agreement_ci.low, reliability.agreement_ci.high,
+            )  # fmt: skip
+            assert (row["reliability_seed"], row["reliability_resamples"]) == (20210517, 2000)
+            # Three annotators: no two-way interval, and the export says why, as the page.
+            assert row["net_preference_two_way_ci_low"] is None
+            assert row["win_rate_two_way_ci_high"] is None
+            assert row["two_way_reason"] == level.net.two_way_reason
+            assert "only 3 annotators" in row["two_way_reason"]
+
 
 @pytest.mark.django_db
 class TestExportPositionBias:
@@ -328,3 +364,27 @@ class TestCsvInjection:
         assert csv_safe([-1, -0.5, "-1", "\tx", "\rx", "a=b", ""]) == [
             -1, -0.5, "'-1", "'\tx", "'\rx", "a=b", ""
         ]  # fmt: skip
+
+
+class TestTimesAsText:
+    """PostgreSQL hands the judgments export its times as text; they are written as
+    datetime.isoformat() writes them."""
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "2026-01-01 00:00:50.74+00",
+            "2026-01-01 00:00:50.740568+00",
+            "2026-01-01 00:00:50.000001+00",
+            "2026-01-01 23:59:59+00",
+            "2026-06-30 12:00:00.5+02",  # not UTC: parsed, offset kept
+        ],
+    )
+    def test_it_writes_what_isoformat_writes(self, text):
+        from datetime import datetime
+
+        from research.exports import _iso
+
+        parsed = datetime.fromisoformat(text)
+        assert _iso(text) == parsed.isoformat()
+        assert _iso(parsed) == parsed.isoformat() and _iso(None) is None

@@ -118,3 +118,88 @@ class TestTieAwareGridBootstrap:
         assert (grid.accuracy, grid.epsilon) == (exact.accuracy, exact.epsilon)
         assert grid.ci.low == pytest.approx(exact.ci.low, abs=0.006)
         assert grid.ci.high == pytest.approx(exact.ci.high, abs=0.006)
+
+
+@pytest.mark.django_db
+class TestMetricsExport:
+    def test_it_says_what_the_page_says(self, client, researcher, mixed):
+        import json
+
+        client.force_login(researcher)
+        page = client.get(reverse("batch_results", args=[mixed.pk]))
+        shown = {metric: m for _, m, _, metric in page.context["metrics"]}
+        response = client.get(reverse("batch_export", args=[mixed.pk, "metrics", "jsonl"]))
+        lines = b"".join(response.streaming_content).decode().splitlines()
+        rows = {r["metric"]: r for r in map(json.loads, lines)}
+        assert set(rows) == set(shown)
+        row, m = rows["rouge1"], shown["rouge1"]
+        assert (row["metric_version"], row["other_versions"]) == (
+            "rouge-score 0.1.2", "rouge-score 0.1.1: 2",
+        )  # fmt: skip
+        assert (row["agree"], row["disagree"], row["missing_scores"]) == (3, 0, 1)
+        t = m.tie_aware
+        assert (row["tie_aware_accuracy"], row["tie_aware_epsilon"]) == (t.accuracy, t.epsilon)
+        assert (row["tie_aware_ci_low"], row["tie_aware_ci_high"]) == (t.ci.low, t.ci.high)
+        assert (row["tie_aware_seed"], row["tie_aware_resamples"]) == (20210517, 1000)
+        assert row["tie_aware_ci_method"] == t.ci_method == "every epsilon"
+        # Three comparisons with both current scores, all B better by the metric and humans.
+        assert row["tie_aware_comparisons"] == 3 and row["tie_aware_accuracy"] == 1.0
+        assert row["flagged_excluded"] is False
+        assert b"export/metrics.csv" in page.content
+
+    def test_a_family_that_cannot_score_says_why(self, mixed, settings):
+        from research.exports import export
+
+        settings.QUALS_MODEL = ""
+        text = "".join(export(mixed, "metrics", "csv"))
+        import csv
+        import io
+
+        quals = [r for r in csv.DictReader(io.StringIO(text)) if r["metric"] == "quals"]
+        assert quals and quals[0]["unavailable"].startswith("QUALS is not configured")
+        assert quals[0]["tie_aware_accuracy"] == ""
+
+
+class TestMetricArrays:
+    """The page's numpy comparison of a metric with the humans against the loop over rows."""
+
+    @pytest.mark.parametrize("seed", [1, 2, 3])
+    def test_it_matches_the_loop_bucket_by_bucket(self, seed):
+        import dataclasses
+
+        from research.analysis import NOT_SCORED, compare_metric_arrays
+
+        rng = np.random.default_rng(seed)
+        n = 3000
+        cid = np.arange(n, dtype=np.int64) * 3 + 7
+        summary_a, summary_b = 2 * cid, 2 * cid + 1
+        scores: dict = {}
+        for s in np.concatenate([summary_a, summary_b]).tolist():
+            r = rng.random()
+            if r < 0.8:
+                scores[s] = float(np.round(rng.random(), 1))  # rounding makes metric ties
+            elif r < 0.9:
+                scores[s] = "no score: empty summary"
+            # else: not scored yet (absent)
+        majorities = {
+            int(c): int(rng.choice([-1, 0, 1, -2])) for c in cid.tolist() if rng.random() < 0.9
+        }
+        rows = [
+            (int(c), scores.get(int(a), NOT_SCORED), scores.get(int(b), NOT_SCORED))
+            for c, a, b in zip(cid, summary_a, summary_b, strict=True)
+        ]
+        loop = compare_metric_with_humans("rouge1", rows, majorities)
+        arrays = compare_metric_arrays("rouge1", (cid, summary_a, summary_b), scores, majorities)
+        assert dataclasses.asdict(arrays) == dataclasses.asdict(loop)
+        assert list(arrays.missing_reasons) == list(loop.missing_reasons)  # first seen, first
+        assert loop.metric_ties and loop.human_ties and loop.human_no_majority and loop.unjudged
+
+    def test_no_scores_and_no_comparisons(self):
+        from research.analysis import compare_metric_arrays
+
+        empty = np.array([], dtype=np.int64)
+        result = compare_metric_arrays("rouge1", (empty, empty, empty), {}, {})
+        assert (result.comparisons, result.missing_scores, result.tau_comparisons) == (0, 0, 0)
+        ids = np.array([1, 2], dtype=np.int64)
+        result = compare_metric_arrays("rouge1", (ids, ids * 2, ids * 2 + 1), {}, {1: 1})
+        assert result.missing_scores == 2 and result.missing_reasons == {"not scored yet": 4}

@@ -17,7 +17,7 @@ from statsmodels.stats.multitest import multipletests
 from evaluation import criteria
 from evaluation.models import Assignment, Role
 from evaluation.services import BatchSettings, import_batch
-from research import analysis, pooling
+from research import analysis, pooling, statistics
 from research.exports import export_pooled
 from tests.conftest import doc_row, jsonl, make_user
 from tests.research.test_analysis import all_criteria, judge
@@ -195,6 +195,21 @@ class TestPooledPage:
         assert [lv.holm_p for lv in levels] == pytest.approx(
             multipletests([lv.test.p_value for lv in levels], method="holm")[1]
         )
+
+    def test_it_computes_only_what_it_shows(self, client, researcher, mixed, monkeypatch):
+        def not_shown(*args, **kwargs):
+            raise AssertionError("the pooled page does not show this")
+
+        for name in ("bootstrap_shares", "power_hint", "reliability", "pairwise_agreement"):
+            monkeypatch.setattr(analysis, name, not_shown)
+        for name in ("_two_way_ratio", "_two_way_ratio_normal"):
+            monkeypatch.setattr(statistics, name, not_shown)
+        client.force_login(researcher)
+        response = client.get(reverse("results_overview"))
+        assert response.status_code == 200
+        level = response.context["datasets"][0]["rows"][0]["level"]
+        assert level.net.ci is not None and level.win.ci is not None
+        assert level.net.two_way_ci is None and level.win.two_way_ci is None
 
     def test_the_chart_has_one_panel_per_group(self, client, researcher, mixed):
         client.force_login(researcher)

@@ -14,7 +14,12 @@ from scipy import stats
 
 from research import analysis
 from research.statistics import simulate_verdicts
-from tests.research.test_statistics import close_interval, flat, naive_pigeonhole
+from tests.research.test_statistics import (
+    close_interval,
+    flat,
+    naive_pigeonhole,
+    naive_pigeonhole_win,
+)
 
 
 def judgments(comparison, annotator, verdict) -> analysis.Judgments:
@@ -70,6 +75,16 @@ class TestTwoWayOnThePage:
         level = analysis.comparison_level(judgments(comparison, annotator, verdict), "factual")
         assert level.net.two_way_reason == ""
         close_interval(level.net.two_way_ci, naive_pigeonhole(comparison, annotator, verdict))
+        assert level.win.two_way_reason == ""
+        close_interval(level.win.two_way_ci, naive_pigeonhole_win(comparison, annotator, verdict))
+
+    def test_a_page_that_does_not_show_it_skips_it(self):
+        comparison, annotator, verdict = study()
+        data = judgments(comparison, annotator, verdict)
+        level = analysis.comparison_level(data, "factual", two_way=False)
+        assert level.net.two_way_ci is None and level.win.two_way_ci is None
+        full = analysis.comparison_level(data, "factual")
+        assert (level.net.ci, level.win.ci, level.test) == (full.net.ci, full.win.ci, full.test)
 
     def test_a_nested_design_says_why_there_is_none(self):
         comparison, annotator, verdict = study(annotators=None)
@@ -144,3 +159,9 @@ class TestTwoWayNormalLimit:
         close_interval(level.net.two_way_ci, expected, share=0.15)
         one_way = level.net.ci.high - level.net.ci.low
         assert level.net.two_way_ci.high - level.net.two_way_ci.low > one_way
+        assert "normal limit" in level.win.two_way_method
+        expected = naive_pigeonhole_win(comparison, annotator, verdict, n_resamples=600)
+        close_interval(level.win.two_way_ci, expected, share=0.15)
+        assert level.win.two_way_ci.high - level.win.two_way_ci.low > (
+            level.win.ci.high - level.win.ci.low
+        )

@@ -96,7 +96,7 @@ class TestBatchResults:
         settings.QUALS_MODEL = ""
         client.force_login(researcher)
         response = client.get(reverse("batch_results", args=[judged.pk]))
-        metrics = {label: (m, why) for label, m, why in response.context["metrics"]}
+        metrics = {label: (m, why) for label, m, why, _ in response.context["metrics"]}
         assert metrics["QUALS"] == (None, "QUALS is not configured: set QUALS_MODEL to a local "
                                     "checkpoint directory")  # fmt: skip
         assert metrics["ROUGE-L F"][0] is not None and metrics["ROUGE-L F"][1] == ""
@@ -288,3 +288,36 @@ class TestComparisonLevelResults:
             holm_of([lv.test.p_value for lv in defined])
         )
         assert b"all criteria \xc3\x97 datasets" in response.content
+
+
+@pytest.fixture
+def crossed(db):
+    """12 comparisons, 12 annotators, 3 per comparison (i, i + 1, i + 2): a crossed design."""
+    from tests.research.test_analysis import judge
+
+    batch = import_batch(jsonl([doc_row(i) for i in range(1, 13)]), "x.jsonl", settings_for())
+    users = [make_user(f"x{i}", "annotator") for i in range(12)]
+    rng = np.random.default_rng(2)
+    for c, comparison in enumerate(batch.comparisons.order_by("id")):
+        for j in range(3):
+            verdicts = {k: str(rng.choice(["A", "equal", "B"], p=[0.3, 0.2, 0.5])) for k in B_WINS}
+            judge(comparison, users[(c + j) % 12], verdicts)
+    return batch
+
+
+@pytest.mark.django_db
+class TestTwoWayIntervals:
+    def test_the_win_rate_shows_both_intervals_each_named(self, client, researcher, crossed):
+        client.force_login(researcher)
+        response = client.get(reverse("batch_results", args=[crossed.pk]))
+        content = response.content.decode()
+        for row in response.context["rows"]:
+            net, win = row["level"].net, row["level"].win
+            assert net.two_way_ci is not None and win.two_way_ci is not None
+            assert "pigeonhole" in win.two_way_method
+            low, high = (f"{100 * x:.1f}%" for x in (win.two_way_ci.low, win.two_way_ci.high))
+            assert f"two-way, annotators too: [{low}, {high}]" in content
+            low, high = (f"{100 * x:.1f}%" for x in (win.ci.low, win.ci.high))
+            assert f"comparisons resampled: [{low}, {high}]" in content
+        assert content.count("two-way, annotators too: [") == 2 * 3  # net and win, 3 criteria
+        assert "for the net preference and the win rate alike" in content

@@ -26,6 +26,7 @@ from research.statistics import (
     design_effect,
     holm,
     human_majority,
+    net_and_win,
     net_preference,
     pattern_probabilities,
     pilot_estimates,
@@ -206,6 +207,23 @@ def naive_pigeonhole(comparison, annotator, verdict, n_resamples=2000, seed=9):
     return np.percentile(values, [2.5, 97.5])
 
 
+def naive_pigeonhole_win(comparison, annotator, verdict, n_resamples=2000, seed=9):
+    """The win rate's pigeonhole bootstrap, one resample at a time: B's wins over the non-tied
+    judgments, each judgment weighted by its comparison's and its annotator's draws."""
+    _, c = np.unique(comparison, return_inverse=True)
+    _, a = np.unique(annotator, return_inverse=True)
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_resamples):
+        u = np.bincount(rng.integers(0, c.max() + 1, c.max() + 1), minlength=c.max() + 1)
+        v = np.bincount(rng.integers(0, a.max() + 1, a.max() + 1), minlength=a.max() + 1)
+        weight = u[c] * v[a]
+        decided = (weight * (verdict != 0)).sum()
+        if decided:
+            values.append((weight * (verdict == 1)).sum() / decided)
+    return np.percentile(values, [2.5, 97.5])
+
+
 def close_interval(interval, expected, share=0.1):
     width = expected[1] - expected[0]
     assert interval.low == pytest.approx(expected[0], abs=share * width)
@@ -295,6 +313,62 @@ class TestWinRate:
     def test_it_is_undefined_when_every_verdict_is_a_tie(self):
         result = win_rate([1, 1, 2], [0, 0, 0])
         assert result.estimate is None and result.ci is None and result.reason
+
+    def test_its_two_way_interval_matches_a_naive_pigeonhole_loop(self):
+        comparison, annotator, verdict = flat(
+            simulate_verdicts((0.45, 0.25, 0.3), 3, 300, 0.5, seed=11)[0], 30
+        )
+        result = win_rate(comparison, verdict, annotator=annotator)
+        assert result.two_way_reason == "" and "pigeonhole" in result.two_way_method
+        close_interval(result.two_way_ci, naive_pigeonhole_win(comparison, annotator, verdict))
+        # The same comparison interval as without the annotators: it comes first in the stream.
+        assert result.ci == win_rate(comparison, verdict).ci
+
+    def test_it_explains_why_there_is_no_two_way_interval(self):
+        comparison, annotator, verdict = flat(
+            simulate_verdicts((0.45, 0.25, 0.3), 3, 300, 0.5, seed=11)[0]
+        )
+        assert win_rate(comparison, verdict).two_way_reason == "not asked for"
+        result = win_rate(comparison, verdict, annotator=annotator)
+        assert result.two_way_ci is None and "only 3 annotators" in result.two_way_reason
+
+
+class TestNetAndWin:
+    """The page computes both effect sizes at once, sharing their draws: the same numbers as
+    each alone."""
+
+    def check(self, comparison, annotator, verdict, **options):
+        net, win = net_and_win(comparison, annotator, verdict, **options)
+        assert net == net_preference(comparison, annotator, verdict, **options)
+        two_way = options.pop("two_way", True)
+        options.pop("crossing", None)
+        alone = win_rate(comparison, verdict, annotator=annotator if two_way else None, **options)
+        assert win == alone
+        return net, win
+
+    def test_crossed_row_by_row(self):
+        comparison, annotator, verdict = flat(
+            simulate_verdicts((0.45, 0.25, 0.3), 3, 300, 0.5, seed=11)[0], 30
+        )
+        net, win = self.check(comparison, annotator, verdict)
+        assert net.two_way_ci is not None and win.two_way_ci is not None
+
+    def test_crossed_by_the_normal_limit(self):
+        comparison, annotator, verdict = flat(
+            simulate_verdicts((0.45, 0.25, 0.3), 3, 2500, 0.3, seed=12)[0], 40
+        )
+        net, win = self.check(comparison, annotator, verdict, max_two_way_work=1000)
+        assert "normal limit" in net.two_way_method and "normal limit" in win.two_way_method
+
+    def test_nested_without_two_way_and_all_ties(self):
+        comparison, annotator, verdict = flat(
+            simulate_verdicts((0.45, 0.25, 0.3), 3, 50, 0.5, seed=13)[0]
+        )
+        net, win = self.check(comparison, annotator, verdict)
+        assert net.two_way_ci is None and "only 3 annotators" in win.two_way_reason
+        self.check(comparison, annotator, verdict, two_way=False)
+        net, win = self.check([1, 1, 2], [1, 2, 1], [0, 0, 0])
+        assert win.estimate is None and net.estimate == 0
 
 
 class TestHolm:

@@ -127,5 +127,5 @@ class TestFragmentsFamily:
         page = client.get(reverse("batch_detail", args=[batch.pk])).content.decode()
         assert "Extractive fragments" in page and "<th>Fragment coverage</th>" in page
         results = client.get(reverse("batch_results", args=[batch.pk]))
-        labels = [label for label, _, _ in results.context["metrics"]]
+        labels = [label for label, *_ in results.context["metrics"]]
         assert labels[-2:] == ["Fragment coverage", "Fragment density"]
