@@ -85,6 +85,7 @@ class TestBatchManage:
             "public_title": "",
             "annotators_per_item": batch.annotators_per_item,
             "lease_minutes": batch.lease_minutes,
+            "undo_minutes": batch.undo_minutes,
             "guidelines": "",
             "check_every": 0,
             "check_min_gap": 3,
