@@ -103,6 +103,7 @@ def _stopped(request: HttpRequest, batch: Batch, message: str | None) -> HttpRes
         return redirect(onward)
     progress = annotator_progress(request.user.pk, batch)
     context = {"batch": batch, "message": message, "done": progress.done}
+    context |= {"undo": _undo_on_load(request.user, batch), "page_keys": page_keys()}
     return render(request, "evaluation/finished.html", context)
 
 
@@ -197,8 +198,7 @@ def _render_next(request: HttpRequest, batch: Batch) -> HttpResponse:
         item, message = engine.lease_next(request.user, batch), None
     except engine.BatchNotOpen as e:
         item, message = None, str(e)
-    undo = _undo_on_load(request.user, batch) if item else None
-    return _next_fragment(request, batch, item, message, undo)
+    return _next_fragment(request, batch, item, message, _undo_on_load(request.user, batch))
 
 
 def _next_fragment(
@@ -215,6 +215,7 @@ def _next_fragment(
             return HttpResponse(status=204, headers={"HX-Redirect": onward})
         progress = annotator_progress(request.user.pk, batch)
         context = {"batch": batch, "message": message, "done": progress.done}
+        context |= {"undo": undo, "page_keys": page_keys()}  # the last one may still change
         response = render(request, "evaluation/finished.html#work", context)
         response["HX-Push-Url"] = reverse("annotate", args=[batch.pk]) + "?start"
         return response
@@ -270,7 +271,7 @@ def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
     if not request.htmx:
         return redirect("annotate", stored.comparison.batch_id)
     # The undo control from what is in hand: the stored assignment and its time, no query.
-    undo = undo_offer(stored, stored.comparison.batch) if item else None
+    undo = undo_offer(stored, stored.comparison.batch)
     return _next_fragment(request, stored.comparison.batch, item, message, undo)
 
 

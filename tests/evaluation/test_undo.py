@@ -325,3 +325,14 @@ class TestUndoControl:
         )
         assert response.status_code == 409
         assert b'id="next-comparison"' in response.content
+
+    def test_the_finished_page_offers_undo_of_the_last_comparison(
+        self, client, annotator, open_batch, judging
+    ):
+        Comparison.objects.filter(batch=open_batch).exclude(pk=judging.comparison_id).delete()
+        response = client.post(reverse("submit", args=[judging.pk]), FIRST, HTTP_HX_REQUEST="true")
+        assert b"All done" in response.content
+        assert f'href="{reverse("revise", args=[judging.pk])}"'.encode() in response.content
+        saved = client.post(reverse("revise", args=[judging.pk]), CHANGED, HTTP_HX_REQUEST="true")
+        assert saved.status_code == 200 and b"All done" in saved.content
+        assert Assignment.objects.get(pk=judging.pk).revisions == 1
