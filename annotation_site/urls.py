@@ -21,6 +21,7 @@ urlpatterns = [
     path("judge/<int:assignment_id>/", evaluation_views.assignment, name="assignment"),
     path("judge/<int:assignment_id>/submit/", evaluation_views.submit, name="submit"),
     path("judge/<int:assignment_id>/skip/", evaluation_views.skip, name="skip"),
+    path("judge/<int:assignment_id>/revise/", evaluation_views.revise, name="revise"),
     path("batches/<int:batch_id>/", research_views.batch_detail, name="batch_detail"),
     path("batches/<int:batch_id>/scoring/", research_views.batch_scoring, name="batch_scoring"),
     path("results/", results.overview, name="results_overview"),

@@ -399,10 +399,11 @@ def _store_judgments(user, assignment_id, answers, active_seconds, now) -> Assig
     """submit_judgments' work, inside the caller's transaction."""
     assignment = _lock_own(user, assignment_id)
     if assignment.status == Assignment.Status.SUBMITTED:
-        if _stored_answers(assignment) == answers:
+        if stored_answers(assignment) == answers:
             return assignment
         raise SubmissionRefused(
-            "You already submitted this comparison; its answers cannot be changed."
+            "You already submitted this comparison; its answers cannot be changed here.",
+            move_on=True,
         )
     late = _check_live(assignment, now)
     answers = clean_answers(answers)
@@ -477,7 +478,8 @@ def _check_live(assignment: Assignment, now: datetime) -> bool:
     )
 
 
-def _stored_answers(assignment: Assignment) -> dict[str, str]:
+def stored_answers(assignment: Assignment) -> dict[str, str]:
+    """criterion -> the shown answer (left / equal / right) stored for this assignment."""
     return dict(assignment.judgments.values_list("criterion", "shown"))
 
 
@@ -540,3 +542,94 @@ def progress_for(user: User, batch: Batch) -> tuple[int, int]:
     if held_is_check is None:
         return done, open_real
     return done, max(open_real + (not held_is_check), 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Undo: the annotator's last submission, changed within the batch's undo window
+
+
+def undo_deadline(assignment: Assignment, batch: Batch) -> datetime | None:
+    """Until when this submitted assignment may be changed; None when the batch has no undo."""
+    if not batch.undo_minutes or assignment.submitted_at is None:
+        return None
+    return assignment.submitted_at + timedelta(minutes=batch.undo_minutes)
+
+
+def latest_submitted(user: User, batch: Batch) -> Assignment | None:
+    """The annotator's most recent submission in the batch (the only one undo may reopen)."""
+    return (
+        Assignment.objects.filter(annotator=user, batch=batch, status=Assignment.Status.SUBMITTED)
+        .order_by("-submitted_at", "-id")
+        .first()
+    )
+
+
+def undoable(user: User, batch: Batch, now: datetime | None = None) -> Assignment | None:
+    """The submission the annotator may still change now, if any (one query)."""
+    if not batch.undo_minutes:
+        return None
+    latest = latest_submitted(user, batch)
+    deadline = latest and undo_deadline(latest, batch)
+    return latest if deadline and (now or timezone.now()) <= deadline else None
+
+
+def check_revisable(user: User, assignment: Assignment, now: datetime) -> None:
+    """SubmissionRefused unless this is the annotator's latest submission, in its window."""
+    batch = assignment.comparison.batch
+    if assignment.status != Assignment.Status.SUBMITTED:
+        raise SubmissionRefused("This comparison is not submitted yet: there is nothing to undo.")
+    if batch.status == Batch.Status.CLOSED:
+        raise SubmissionRefused("This batch is closed: its answers are final.")
+    deadline = undo_deadline(assignment, batch)
+    if deadline is None:
+        raise SubmissionRefused("Submitted answers cannot be changed in this batch.")
+    latest = latest_submitted(user, batch)
+    if latest is None or latest.pk != assignment.pk:
+        raise SubmissionRefused("Only your most recent submission can be changed.")
+    if now > deadline:
+        raise SubmissionRefused("The time to change this answer has run out: it is final now.")
+
+
+def revise_judgments(
+    user: User, assignment_id: int, answers: dict[str, str], now: datetime | None = None
+) -> Assignment:
+    """Change the answers of the annotator's last submission, within the undo window.
+
+    One transaction: the Judgment rows, the verdict columns, the revision count and time, and
+    an audit event with the old and new verdicts. Counts on the comparison do not change, and
+    the annotator's live lease is left as it is. SubmissionRefused (or IncompleteSubmission)
+    before anything is written when the change is not allowed.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        assignment = _lock_own(user, assignment_id)
+        # Lock the annotator's live lease too: a submission of it (which would make this one
+        # no longer the latest) waits until this change commits, and the check below holds.
+        list(
+            Assignment.objects.select_for_update(of=("self",))
+            .filter(annotator=user, batch_id=assignment.batch_id, status=Assignment.Status.LEASED)
+            .values_list("pk")
+        )
+        check_revisable(user, assignment, now)
+        answers = clean_answers(answers)
+        old = dict(assignment.judgments.values_list("criterion", "verdict"))
+        new = {c: to_system_terms(shown, assignment.left_system) for c, shown in answers.items()}
+        for criterion, shown in answers.items():
+            assignment.judgments.filter(criterion=criterion).update(
+                shown=shown, verdict=new[criterion]
+            )
+        codes = {BY_KEY[c].verdict_column: VERDICT_CODES[v] for c, v in new.items()}
+        for field, code in codes.items():
+            setattr(assignment, field, code)
+        assignment.revisions += 1
+        assignment.revised_at = now
+        assignment.save(update_fields=["revisions", "revised_at", *codes])
+        audit(
+            user,
+            AuditEvent.Action.REVISE,
+            assignment.comparison.batch,
+            f"assignment {assignment.pk}",
+            old=old,
+            new=new,
+        )
+    return assignment

@@ -6,6 +6,8 @@ from django.db.models import Q, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import assignments as engine
@@ -101,6 +103,7 @@ def _stopped(request: HttpRequest, batch: Batch, message: str | None) -> HttpRes
         return redirect(onward)
     progress = annotator_progress(request.user.pk, batch)
     context = {"batch": batch, "message": message, "done": progress.done}
+    context |= {"undo": _undo_on_load(request.user, batch), "page_keys": page_keys()}
     return render(request, "evaluation/finished.html", context)
 
 
@@ -137,29 +140,73 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
     }
 
 
+def undo_offer(stored: Assignment | None, batch: Batch, now=None) -> dict | None:
+    """The "Undo last" control's data for a submission the annotator may still change: its id
+    and the seconds left (the page hides the control then; the server decides on saving)."""
+    if stored is None:
+        return None
+    deadline = engine.undo_deadline(stored, batch)
+    left = deadline and (deadline - (now or timezone.now())).total_seconds()
+    return {"pk": stored.pk, "seconds": int(left)} if left and left > 0 else None
+
+
+def _undo_on_load(user, batch: Batch) -> dict | None:
+    """The undo control on a plain page load: one query (never on the submit path)."""
+    now = timezone.now()
+    return undo_offer(engine.undoable(user, batch, now), batch, now)
+
+
+# Judging pages are never stored by the browser (no-store): Back must ask the server again,
+# which then says what became of the comparison instead of showing a stale copy.
 @require_GET
 @role_required(Role.ANNOTATOR)
+@never_cache
 def assignment(request: HttpRequest, assignment_id: int) -> HttpResponse:
     item = _own_assignment(request.user, assignment_id)
+    batch = item.comparison.batch
+    if item.status == Assignment.Status.SUBMITTED:
+        # Back to a submitted comparison: say so, never show it as if it could be submitted.
+        return _submitted_page(request, item)
     if item.status != Assignment.Status.LEASED:
-        # Finished or given back: going back to it shows the next one, never re-submits.
-        return redirect("annotate", item.comparison.batch_id)
-    return render(request, "evaluation/annotate.html", comparison_context(item))
+        # Given back: going back to it shows the next one.
+        return redirect("annotate", batch.pk)
+    undo = _undo_on_load(request.user, batch)
+    return render(request, "evaluation/annotate.html", comparison_context(item, undo=undo))
+
+
+def _submitted_page(
+    request: HttpRequest, item: Assignment, error: str | None = None, status: int = 200
+) -> HttpResponse:
+    batch = item.comparison.batch
+    undo = _undo_on_load(request.user, batch)
+    context = {
+        "batch": batch,
+        "assignment": item,
+        "undo": undo,
+        "error": error,
+        "page_keys": page_keys(),
+    }
+    return render(request, "evaluation/submitted.html", context, status=status)
 
 
 def _render_next(request: HttpRequest, batch: Batch) -> HttpResponse:
-    """After a submit or skip: the next comparison swapped in for htmx, a redirect otherwise."""
+    """After a skip or a revision: the next comparison (the held one, if any) swapped in for
+    htmx, a redirect otherwise."""
     if not request.htmx:
         return redirect("annotate", batch.pk)
     try:
         item, message = engine.lease_next(request.user, batch), None
     except engine.BatchNotOpen as e:
         item, message = None, str(e)
-    return _next_fragment(request, batch, item, message)
+    return _next_fragment(request, batch, item, message, _undo_on_load(request.user, batch))
 
 
 def _next_fragment(
-    request: HttpRequest, batch: Batch, item: Assignment | None, message: str | None
+    request: HttpRequest,
+    batch: Batch,
+    item: Assignment | None,
+    message: str | None,
+    undo: dict | None = None,
 ) -> HttpResponse:
     """The next comparison as the htmx fragment, or the finished notice (with the reason)."""
     if item is None:
@@ -168,11 +215,13 @@ def _next_fragment(
             return HttpResponse(status=204, headers={"HX-Redirect": onward})
         progress = annotator_progress(request.user.pk, batch)
         context = {"batch": batch, "message": message, "done": progress.done}
+        context |= {"undo": undo, "page_keys": page_keys()}  # the last one may still change
         response = render(request, "evaluation/finished.html#work", context)
         response["HX-Push-Url"] = reverse("annotate", args=[batch.pk]) + "?start"
         return response
     item = _own_assignment(request.user, item.pk, batch)
-    response = render(request, "evaluation/annotate.html#work", comparison_context(item))
+    context = comparison_context(item, undo=undo)
+    response = render(request, "evaluation/annotate.html#work", context)
     response["HX-Push-Url"] = reverse("assignment", args=[item.pk])
     return response
 
@@ -204,6 +253,7 @@ def _active_seconds(raw: str | None) -> float | None:
 
 @require_POST
 @role_required(Role.ANNOTATOR)
+@never_cache
 def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
     answers = {c.key: request.POST.get(c.key, "") for c in CRITERIA}
     seconds = _active_seconds(request.POST.get("active_seconds"))
@@ -220,7 +270,52 @@ def submit(request: HttpRequest, assignment_id: int) -> HttpResponse:
         return _refused(request, assignment_id, str(e), 409, answers, move_on=e.move_on)
     if not request.htmx:
         return redirect("annotate", stored.comparison.batch_id)
-    return _next_fragment(request, stored.comparison.batch, item, message)
+    # The undo control from what is in hand: the stored assignment and its time, no query.
+    undo = undo_offer(stored, stored.comparison.batch)
+    return _next_fragment(request, stored.comparison.batch, item, message, undo)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(Role.ANNOTATOR)
+@never_cache
+def revise(request: HttpRequest, assignment_id: int) -> HttpResponse:
+    """Undo: the annotator's last submission reopened (GET) and changed (POST) within the
+    batch's undo window, same screen sides, its answers chosen; then back to the held one."""
+    item = _own_assignment(request.user, assignment_id)
+    answers = {c.key: request.POST.get(c.key, "") for c in CRITERIA}
+    try:
+        if request.method == "GET":
+            engine.check_revisable(request.user, item, timezone.now())
+            answers = engine.stored_answers(item)
+        else:
+            engine.revise_judgments(request.user, item.pk, answers)
+    except engine.IncompleteSubmission as e:
+        return _revise_page(request, item, answers, error=str(e), status=422)
+    except engine.SubmissionRefused as e:
+        return _revise_refused(request, item, str(e))
+    if request.method == "GET":
+        return _revise_page(request, item, answers)
+    return _render_next(request, item.comparison.batch)
+
+
+def _revise_page(
+    request: HttpRequest, item: Assignment, answers: dict, error: str = "", status: int = 200
+) -> HttpResponse:
+    template = "evaluation/annotate.html#work" if request.htmx else "evaluation/annotate.html"
+    context = comparison_context(item, answers=answers, revising=True, error=error)
+    return render(request, template, context, status=status)
+
+
+def _revise_refused(request: HttpRequest, item: Assignment, message: str) -> HttpResponse:
+    """422 and the reason, changing nothing; for htmx in place of the page's error line, with
+    a link to the current comparison (as the skip refusals answer in their panel)."""
+    if not request.htmx:
+        return _submitted_page(request, item, error=message, status=422)
+    context = {"batch": item.comparison.batch, "error": message, "move_on": True, "current": True}
+    response = render(request, "evaluation/annotate.html#form-error", context, status=422)
+    response["HX-Retarget"] = "#form-error"
+    response["HX-Reswap"] = "outerHTML"
+    return response
 
 
 @require_http_methods(["POST"])

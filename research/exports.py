@@ -155,7 +155,7 @@ JUDGMENT_COLUMNS = [
     "batch", "dataset", "comparison_id", "is_check", "document_id", "annotator",
     "annotator_flagged", "annotator_check_accuracy", "annotator_checks_skipped", "system_a",
     "system_b", "left_system", "criterion", "verdict", "better_system", "shown", "served_at",
-    "submitted_at", "active_seconds", EXCLUSION_COLUMN,
+    "submitted_at", "active_seconds", "revisions", "revised_at", EXCLUSION_COLUMN,
 ]  # fmt: skip
 
 
@@ -189,7 +189,9 @@ def export_judgments(
     "equal"), `shown` is what the annotator clicked (left / right / equal), `left_system`
     which system was on the left. Times are ISO 8601; `active_seconds` is empty when unknown.
     Attention checks are included, marked by `is_check` (they never count in the results).
-    Each row carries its annotator's attention-check record: flagged (accuracy below the
+    `revisions` says how often the annotator changed the set within the batch's undo window
+    (0: as first submitted), `revised_at` when last. Each row carries its annotator's
+    attention-check record: flagged (accuracy below the
     batch's threshold), the accuracy (empty when they answered no check) and how many checks
     they skipped.
     """
@@ -212,6 +214,8 @@ def export_judgments(
             "shown",
             *_time_fields(),
             "assignment__active_seconds",
+            "assignment__revisions",
+            "assignment__revised_at",
         )
     )
 
@@ -364,8 +368,10 @@ def _pseudonyms() -> Callable[[int], str]:
     return pseudonym
 
 
-def _times(served, submitted, active) -> tuple:
-    return _iso(served), _iso(submitted), active
+def _times(served, submitted, active, revisions=0, revised=None) -> tuple:
+    """The assignment's times; `revisions` counts changes made within the undo window, the
+    last at `revised_at` (empty when never changed)."""
+    return _iso(served), _iso(submitted), active, revisions, _iso(revised)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ class BatchSettingsForm(forms.ModelForm):
             "public_title",
             "annotators_per_item",
             "lease_minutes",
+            "undo_minutes",
             "guidelines",
             "check_every",
             "check_min_gap",

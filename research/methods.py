@@ -61,6 +61,7 @@ class MethodsFacts:
     reoriented: list[str] = field(default_factory=list)  # pooled: those flipped to match
     holm_family: str = ""  # what Holm's adjustment ran across, when not the criteria
     batch_ids: list[int] = field(default_factory=list)  # for sentences other apps add
+    undo_minutes: list[int] = field(default_factory=list)  # distinct undo windows (0: none)
 
 
 def batch_facts(
@@ -128,6 +129,7 @@ def facts_of(
         reoriented=[b.name for b in reoriented],
         holm_family=holm_family,
         batch_ids=ids,
+        undo_minutes=sorted({b.undo_minutes for b in batches}),
     )
 
 
@@ -175,7 +177,20 @@ def design(f: MethodsFacts) -> str:
         f"both summaries; {f.comparisons_in_batch:,} in {where}) were each to be judged by "
         f"K = {_either(f.ks)} annotators, and {_plural(f.annotators, 'annotator')} gave "
         f"{_plural(f.judgments, 'counted judgment')} on {len(f.criteria)} criteria "
-        f"({_listed(f.criteria)}), each answered as left better, equal, or right better."
+        f"({_listed(f.criteria)}), each answered as left better, equal, or right better"
+        f"{_undo_clause(f.undo_minutes)}."
+    )
+
+
+def _undo_clause(minutes: list[int]) -> str:
+    """How long a submission could still be changed by its annotator (the undo window)."""
+    allowed = [m for m in minutes if m]
+    if not allowed:
+        return ""
+    where = " where the batch allowed it" if len(allowed) < len(minutes) else ""
+    return (
+        f"; annotators could change their latest submission within {_either(allowed)} min of "
+        f"submitting it{where}"
     )
 
 

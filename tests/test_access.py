@@ -26,6 +26,7 @@ ACCESS = {
     "assignment": ("get", "assignment", {}, {"annotator": 200, "researcher": 403, "admin": 403}),
     "submit": ("post", "assignment", {}, {"annotator": 422, "researcher": 403, "admin": 403}),
     "skip": ("post", "assignment", {}, {"annotator": 422, "researcher": 403, "admin": 403}),
+    "revise": ("get", "assignment", {}, {"annotator": 422, "researcher": 403, "admin": 403}),
     "batch_detail": ("get", "batch", {}, {"annotator": 403, "researcher": 200, "admin": 200}),
     "batch_scoring": ("get", "batch", {}, {"annotator": 403, "researcher": 286, "admin": 286}),
     "summary_quals": ("get", "summary", {}, {"annotator": 403, "researcher": 200, "admin": 200}),
@@ -120,7 +121,7 @@ ACCESS = {
 UNCHECKED = {"login", "logout"}  # public by design
 FORMS = {
     "batch_new", "batch_manage", "accounts", "crowd_consent", "crowd_guidelines",
-    "crowd_training", "crowd_survey", "crowd_study", "crowd_withdraw",
+    "crowd_training", "crowd_survey", "crowd_study", "crowd_withdraw", "revise",
 }  # fmt: skip  # GET shows the form, POST submits it
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.models import Batch
+from evaluation.models import Assignment, Batch
 from tests.browser.conftest import log_in, open_batch_for
 from tests.conftest import doc_row
 
@@ -62,6 +62,12 @@ class TestAccessibility:
         page.click("#judge-form button[type=submit]")
         page.wait_for_selector(".finished")
         assert_accessible(page, "finished")
+        submitted = Assignment.objects.get().pk
+        page.goto(f"{live_server.url}/judge/{submitted}/")
+        assert_accessible(page, "submitted (Back after a submit)")
+        page.goto(f"{live_server.url}/judge/{submitted}/revise/")
+        page.wait_for_selector("#revise-note")
+        assert_accessible(page, "changing a submitted comparison")
         context.close()
 
     def test_each_radio_is_named_by_its_meaning(self, page, live_server):

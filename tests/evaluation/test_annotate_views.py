@@ -220,7 +220,11 @@ class TestSubmit:
     def test_going_back_to_a_submitted_comparison_never_resubmits(self, client, judging):
         client.post(reverse("submit", args=[judging.pk]), ANSWERS)
         response = client.get(reverse("assignment", args=[judging.pk]))
-        assert response.status_code == 302
+        assert response.status_code == 200
+        content = response.content.decode()
+        assert "This comparison was submitted" in content and 'id="judge-form"' not in content
+        link = reverse("annotate", args=[judging.comparison.batch_id]) + "?start"
+        assert f'href="{link}"' in content
         assert Judgment.objects.count() == 3
 
     def test_it_refuses_get(self, client, judging):

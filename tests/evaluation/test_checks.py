@@ -357,7 +357,8 @@ class TestAccuracy:
         other = make_user("other", "annotator")
         assert engine.lease_next(other, batch).comparison.is_check
         data = {
-            "public_title": "", "annotators_per_item": 2, "lease_minutes": 30, "guidelines": "",
+            "public_title": "", "annotators_per_item": 2, "lease_minutes": 30, "undo_minutes": 2,
+            "guidelines": "",
             "check_every": 3, "check_min_gap": 1, "check_threshold": 0.7, "checks_before_flag": 5,
         }  # fmt: skip
         response = admin_client.post(reverse("batch_manage", args=[batch.pk]), data)

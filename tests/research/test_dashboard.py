@@ -85,6 +85,7 @@ class TestBatchManage:
             "public_title": "",
             "annotators_per_item": batch.annotators_per_item,
             "lease_minutes": batch.lease_minutes,
+            "undo_minutes": batch.undo_minutes,
             "guidelines": "",
             "check_every": 0,
             "check_min_gap": 3,
@@ -101,6 +102,14 @@ class TestBatchManage:
         assert response.status_code == 302
         assert set(batch.comparisons.values_list("annotations_needed", flat=True)) == {5}
         assert AuditEvent.objects.filter(action="batch_change").exists()
+
+    def test_it_sets_the_undo_window_within_its_range(self, admin_client, batch):
+        url = reverse("batch_manage", args=[batch.pk])
+        assert admin_client.post(url, self.settings_form(batch, undo_minutes=0)).status_code == 302
+        assert Batch.objects.get(pk=batch.pk).undo_minutes == 0
+        response = admin_client.post(url, self.settings_form(batch, undo_minutes=61))
+        assert response.status_code == 422
+        assert Batch.objects.get(pk=batch.pk).undo_minutes == 0
 
     def test_it_refuses_k_below_what_is_taken(self, admin_client, batch):
         Comparison.objects.filter(pk=batch.comparisons.first().pk).update(annotations_done=2)

@@ -99,6 +99,22 @@ class TestExportJudgments:
         table = read_jsonl(export_table(batch, "jsonl"))
         assert table[0]["judgments"] == 1
 
+    def test_it_marks_revised_judgments(self, judged):
+        from datetime import UTC, datetime
+
+        from evaluation.models import Assignment
+
+        batch, users = judged
+        revised = Assignment.objects.filter(annotator=users[2], status="submitted").get()
+        at = datetime(2026, 5, 4, 12, 30, tzinfo=UTC)
+        Assignment.objects.filter(pk=revised.pk).update(revisions=2, revised_at=at)
+        for fmt, read in (("csv", read_csv), ("jsonl", read_jsonl)):
+            rows = read(export_judgments(batch, fmt))
+            marks = {(str(r["revisions"]), r["revised_at"]) for r in rows if r["active_seconds"]}
+            assert marks == {("2", at.isoformat())}, fmt
+            others = {(str(r["revisions"]), r["revised_at"] or None) for r in rows}
+            assert others - marks == {("0", None)}, fmt
+
     def test_it_writes_json_lines_with_null_for_unknown_times(self, judged):
         batch, _ = judged
         rows = read_jsonl(export_judgments(batch, "jsonl"))

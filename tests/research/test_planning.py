@@ -143,6 +143,7 @@ def settings_form(batch, **overrides):
         "public_title": "",
         "annotators_per_item": batch.annotators_per_item,
         "lease_minutes": batch.lease_minutes,
+        "undo_minutes": batch.undo_minutes,
         "guidelines": "",
         "check_every": 0,
         "check_min_gap": batch.check_min_gap,

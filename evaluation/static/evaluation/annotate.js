@@ -63,6 +63,16 @@
   });
   document.addEventListener("DOMContentLoaded", focusComparison);
 
+  // The undo control goes when its window ends (the server refuses a late change anyway).
+  function armUndo() {
+    var box = document.getElementById("undo");
+    var seconds = box ? parseFloat(box.dataset.seconds) : NaN;
+    if (!(seconds >= 0)) return;
+    window.setTimeout(function () { if (box.isConnected) box.remove(); }, seconds * 1000);
+  }
+  document.addEventListener("DOMContentLoaded", armUndo);
+  document.addEventListener("htmx:afterSwap", armUndo);
+
   // A failed request (503 while the database restarts, a dropped network) keeps the form and
   // its answers on screen and says what to do. Submitting again is safe: if the lost request was
   // stored after all (its commit's answer lost), the same answers come back as already stored.
@@ -128,6 +138,13 @@
     if (event.ctrlKey || event.metaKey || event.altKey || typing(event.target)) return;
     var form = document.getElementById("judge-form");
     var dialog = document.getElementById("guidelines-dialog");
+    if (!(dialog && dialog.open)) {
+      // Undo (reopen the last submission) and, while changing it, Escape to go back unchanged.
+      var undo = document.getElementById("undo-button");
+      var cancel = document.getElementById("cancel-revise");
+      if (undo && pageAction(event) === "undo") { event.preventDefault(); undo.click(); return; }
+      if (cancel && event.key === "Escape") { event.preventDefault(); cancel.click(); return; }
+    }
     if (!form || (dialog && dialog.open)) return;
     var tag = event.target.tagName;
     var onControl = tag === "BUTTON" || tag === "A" || tag === "SUMMARY";
