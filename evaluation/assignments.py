@@ -555,27 +555,3 @@ def skip_assignment(
             problem=problem,
         )
     return assignment
-
-
-def progress_for(user: User, batch: Batch) -> tuple[int, int]:
-    """(submitted by this annotator, comparisons still open to them).
-
-    The same whether they hold a check or a real comparison, so that it never tells one from
-    the other: a held check counts as nothing more (holding a real one, that one counts), and
-    at the end of a batch a held check counts as the one comparison left."""
-    done = Assignment.objects.filter(
-        annotator=user, batch=batch, status=Assignment.Status.SUBMITTED
-    ).count()
-    open_real = (
-        Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=False)
-        .exclude(assignments__annotator=user)
-        .count()
-    )
-    held_is_check = (
-        Assignment.objects.filter(annotator=user, batch=batch, status=Assignment.Status.LEASED)
-        .values_list("comparison__is_check", flat=True)
-        .first()
-    )
-    if held_is_check is None:
-        return done, open_real
-    return done, max(open_real + (not held_is_check), 1)
