@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from evaluation import checks
 from evaluation.models import Assignment, Batch, Comparison, Document
 from evaluation.progress import annotator_progress
 from evaluation.services import import_batch
-from evaluation.swaps import YEAR, find_facts, find_swap
+from evaluation.swaps import YEAR, find_facts, find_swap, source_entities
 from tests.conftest import (
     SHARED_DATA,
     approved_pool_checks,
@@ -42,6 +43,20 @@ def assert_type_correct(source: str, summary: str, pool, rng) -> str | None:
     )
     before = [f for f in find_facts(summary) if f.start == swap.start]
     after = [f for f in find_facts(swap.text) if f.start == swap.start]
+    if not before:  # a lowercased summary: the entity was found in the source
+        before = [f for f in source_entities(source, summary) if f.start == swap.start]
+        assert before and before[0].kind in ("person", "organisation"), swap
+        # the replacement is an entity of that type and shape in a source, in the summary's case
+        same = {
+            f.value.lower()
+            for f in find_facts(source) + list(pool)
+            if (f.kind, f.shape) == (before[0].kind, before[0].shape)
+        }
+        assert (
+            swap.replacement.lower() in same and swap.replacement.lower() != swap.original.lower()
+        )
+        assert not swap.original.islower() or swap.replacement.islower(), swap
+        return swap.kind
     assert before and after, swap
     assert (after[0].kind, after[0].shape) == (before[0].kind, before[0].shape), swap
     assert after[0].value == swap.replacement and swap.replacement != swap.original
@@ -80,6 +95,15 @@ class TestSwaps:
         swap = find_swap(source, "Ms Priya Adeyemi-Hart won.", find_facts(source), random.Random(1))
         assert (swap.kind, swap.replacement) == ("person", "Tomasz Wren")
 
+    def test_a_lowercased_summary_gets_a_person_of_the_source_in_its_case(self):
+        source = "Gary Locke will manage Kilmarnock. John Smith, the chairman, agreed."
+        for seed in range(10):
+            swap = find_swap(source, "gary locke will manage the club.", [], random.Random(seed))
+            assert (swap.kind, swap.original, swap.replacement) == (
+                "person", "gary locke", "john smith"
+            )  # fmt: skip
+            assert swap.text == "john smith will manage the club."
+
     def test_no_swap_when_no_fact_has_a_replacement_of_its_type(self):
         assert find_swap("A cat sat on a mat.", "A cat sat.", [], random.Random(0)) is None
 
@@ -108,6 +132,8 @@ class TestSwaps:
             for text in r["summaries"].values()
         ]
         assert len([k for k in kinds if k]) >= 50
+        # FRANK's summaries are lowercased: persons are found in the article and matched
+        assert Counter(kinds)["person"] >= 10, Counter(kinds)
 
 
 def open_batch(n_docs: int = 6, k: int = 1, name: str = "study", row=doc_row) -> Batch:
