@@ -243,7 +243,7 @@ def profile(args: argparse.Namespace) -> dict:
     wanted = {
         "render": "template rendering (django.shortcuts.render)",
         "lease_next": "assignments.lease_next",
-        "progress_for": "assignments.progress_for",
+        "annotator_progress": "progress.annotator_progress",
         "submit_judgments": "assignments.submit_judgments",
         "release_expired": "assignments.release_expired",
         "user_role": "models.user_role",

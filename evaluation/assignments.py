@@ -17,7 +17,8 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Count, F, Q, Value
+from django.db.models import Count, F, Q, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import checks
@@ -261,21 +262,59 @@ def _lease_check(
 SIDE_TRIES = 20
 
 
+def start_position(batch: Batch, user_id: int, served_items: int) -> int:
+    """Where on the circle of positions the annotator's `served_items`-th lease starts looking:
+    a fresh draw for every item, so that each annotator meets equally-needed comparisons in an
+    order of their own."""
+    return batch.draw("start", user_id, served_items) >> 1
+
+
+def _lease_candidates(user, batch: Batch, is_check: bool, passed: list[int]):
+    """The comparisons this annotator may be leased now, before any order."""
+    return (
+        # `is_check = <value>`, not Django's `NOT is_check`: SQLite only reads the lease
+        # index for an equality on its column.
+        Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=Value(is_check))
+        .exclude(assignments__annotator=user)
+        .exclude(pk__in=passed)
+    )
+
+
+def _next_candidate(
+    user, batch: Batch, is_check: bool, passed: list[int], start: int
+) -> Comparison | None:
+    """The least-taken comparison open to the annotator, the first at or after `start` among
+    those at that level (wrapping round), its row locked; one query.
+
+    Three scalar subqueries, each read from the lease index (batch, is_check, taken, position,
+    id): the least taken level among the candidates (the index's first entry), and the first
+    candidate at that level at or after `start`, else the first at that level. A row another
+    annotator holds locked, or filled since, is passed for the next one in the index's order
+    (a second query, only under contention or once nothing is left)."""
+    candidates = _lease_candidates(user, batch, is_check, passed)
+    level = candidates.order_by(TAKEN, "position", "id").values(taken=TAKEN)[:1]
+    at_level = (
+        candidates.alias(taken=TAKEN).filter(taken=Subquery(level)).order_by("position", "id")
+    )
+    chosen = Coalesce(
+        Subquery(at_level.filter(position__gte=start).values("pk")[:1]),
+        Subquery(at_level.values("pk")[:1]),
+    )
+    locked = (
+        Comparison.objects.filter(HAS_ROOM, pk=chosen).select_for_update(skip_locked=True).first()
+    )
+    if locked is not None:
+        return locked
+    return candidates.order_by(TAKEN, "position", "id").select_for_update(skip_locked=True).first()
+
+
 def _lease_from(
     user, batch: Batch, now: datetime, expires: datetime, served: Served, *, is_check: bool
 ) -> Assignment | None:
     passed: list[Comparison] = []
+    start = start_position(batch, user.pk, served.items)
     while True:
-        candidate = (
-            # `is_check = <value>`, not Django's `NOT is_check`: SQLite only reads the lease
-            # index for an equality on its column.
-            Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=Value(is_check))
-            .exclude(assignments__annotator=user)
-            .exclude(pk__in=[c.pk for c in passed])
-            .order_by(TAKEN, "position", "id")
-            .select_for_update(skip_locked=True)
-            .first()
-        )
+        candidate = _next_candidate(user, batch, is_check, [c.pk for c in passed], start)
         if candidate is None and not passed:
             return None
         if candidate is None:  # only comparisons whose balance is against this annotator
@@ -518,30 +557,6 @@ def skip_assignment(
             problem=problem,
         )
     return assignment
-
-
-def progress_for(user: User, batch: Batch) -> tuple[int, int]:
-    """(submitted by this annotator, comparisons still open to them).
-
-    The same whether they hold a check or a real comparison, so that it never tells one from
-    the other: a held check counts as nothing more (holding a real one, that one counts), and
-    at the end of a batch a held check counts as the one comparison left."""
-    done = Assignment.objects.filter(
-        annotator=user, batch=batch, status=Assignment.Status.SUBMITTED
-    ).count()
-    open_real = (
-        Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=False)
-        .exclude(assignments__annotator=user)
-        .count()
-    )
-    held_is_check = (
-        Assignment.objects.filter(annotator=user, batch=batch, status=Assignment.Status.LEASED)
-        .values_list("comparison__is_check", flat=True)
-        .first()
-    )
-    if held_is_check is None:
-        return done, open_real
-    return done, max(open_real + (not held_is_check), 1)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,8 @@ able to reach K):
 Checks are served at random places: item n of an annotator is a check slot when a draw from
 the batch's secret for (annotator, n) falls under the rate and none of the `check_min_gap`
 items before it was a slot; among the checks available to them, an annotator gets them in an
-order drawn for them. A slot with no check available is served a real comparison.
+order drawn for them. A slot with no check available is served a real comparison, and a slot
+after the annotator's last real comparison is not filled (the "n of N" total never counts it).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.db import transaction
-from django.db.models import Count, F
+from django.db.models import Count, Exists, F, OuterRef
 
 from .importing import BatchFileError, ImportSpec, Problem, parse_batch_file
 from .models import (
@@ -137,11 +138,25 @@ def _eligible(batch: Batch, user_id: int):
     )
 
 
+def _real_to_come(batch: Batch, user_id: int):
+    """Real comparisons with room that this annotator was never served."""
+    seen = Assignment.objects.filter(annotator_id=user_id, comparison=OuterRef("pk"))
+    return Comparison.objects.filter(HAS_ROOM, batch=batch, is_check=False).filter(~Exists(seen))
+
+
 def next_check(batch: Batch, user) -> Comparison | None:
     """The check to serve this annotator now, its row locked; None when none is available.
 
+    A slot is filled only while a real comparison is still to come for the annotator: the
+    "n of N" total (`items_to_come`) counts the slots before real items, so a check after
+    the last one would add an item the total never promised, and tell it for a check.
+
     One query for the eligible ids, one to lock the chosen row; only on a check slot."""
-    ids = list(_eligible(batch, user.pk).values_list("pk", flat=True))
+    ids = list(
+        _eligible(batch, user.pk)
+        .filter(Exists(_real_to_come(batch, user.pk)))
+        .values_list("pk", flat=True)
+    )
     ids.sort(key=lambda pk: batch.draw("check-order", user.pk, pk))
     for pk in ids[:3]:  # another annotator may hold the row's lock for a moment
         locked = Comparison.objects.select_for_update(skip_locked=True).filter(pk=pk).first()

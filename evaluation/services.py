@@ -140,6 +140,7 @@ def write_documents(batch: Batch, docs: list[ParsedDocument]) -> None:
         for doc, d in zip(documents, docs, strict=True)
         for system, text in ((batch.system_a, d.summary_a), (batch.system_b, d.summary_b))
     )
+    positions = spaced_positions(batch, [doc.external_id for doc in documents])
     Comparison.objects.bulk_create(
         Comparison(
             batch=batch,
@@ -147,10 +148,23 @@ def write_documents(batch: Batch, docs: list[ParsedDocument]) -> None:
             summary_a=summaries[2 * i],
             summary_b=summaries[2 * i + 1],
             annotations_needed=batch.annotators_per_item,
-            position=batch.draw("order", doc.external_id) >> 1,
+            position=positions[i],
         )
         for i, doc in enumerate(documents)
     )
+
+
+def spaced_positions(batch: Batch, keys: list[str]) -> list[int]:
+    """Lease positions for these comparisons, in an order drawn from the batch's secret and
+    evenly spaced over [0, 2^63): each lease takes the first comparison at or after a random
+    start (evaluation.assignments), so a comparison's chance to come next is the gap before
+    it; even gaps give every one the same chance."""
+    order = sorted(range(len(keys)), key=lambda i: (batch.draw("order", keys[i]), i))
+    step = 2**63 // max(len(keys), 1)
+    positions = [0] * len(keys)
+    for rank, i in enumerate(order):
+        positions[i] = rank * step
+    return positions
 
 
 def _valid_username(name: str) -> bool:

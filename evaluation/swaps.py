@@ -16,6 +16,8 @@ found by typed rules instead, and a rule that is not sure finds nothing:
   replaced by a number with the same currency, unit and scale, and the same number of digits.
 
 Bare numbers, capitalised words at the start of a sentence and anything else are never swapped.
+Persons and organisations are also found in the source, where capitalisation is reliable, and
+matched in the summary whatever its case; a replacement takes the summary's case.
 """
 
 from __future__ import annotations
@@ -314,15 +316,18 @@ def _known(value: str) -> str:
 
 
 def _candidate(fact: Fact, pool: list[Fact], source: str, rng: random.Random) -> str | None:
+    lowered = fact.value.islower()
     if fact.kind in ("month", "weekday", "place"):
         fact = Fact(fact.kind, fact.shape, fact.text, fact.start, fact.end, _known(fact.value))
         pool = [Fact(f.kind, f.shape, f.text, f.start, f.end, _known(f.value)) for f in pool]
     same = sorted(
         {f.value for f in pool if f.kind == fact.kind and f.shape == fact.shape} - {fact.value}
     )
+    # a summary's lowercased "gary locke" is the source's "Gary Locke": never its replacement
+    same = [v for v in same if v.lower() != fact.value.lower()]
     if fact.kind == "person":
-        surname = fact.value.split()[-1]
-        same = [v for v in same if v.split()[-1] != surname and surname not in v]
+        surname = fact.value.split()[-1].lower()
+        same = [v for v in same if v.split()[-1].lower() != surname and surname not in v.lower()]
         if fact.shape == "titled":
             same = [v for v in same if len(v.split()) == len(fact.value.split())]
     if fact.kind == "year":
@@ -332,7 +337,8 @@ def _candidate(fact: Fact, pool: list[Fact], source: str, rng: random.Random) ->
         if not same:
             same = [str(y) for y in range(year - 3, year + 4) if y != year and 1900 <= y <= latest]
     if fact.kind == "month":
-        same = [m for m in MONTHS if m != fact.value]
+        # a lowercased "may" reads as the verb: no month of a lowercased text becomes it
+        same = [m for m in MONTHS if m != fact.value and not (lowered and m == "May")]
     if fact.kind == "weekday":
         same = [d for d in WEEKDAYS if d != fact.value]
     if fact.kind == "place" and not same:
@@ -350,6 +356,31 @@ def _magnitude(number: str) -> tuple[int, bool, bool]:
     return len(whole), bool(decimals), "," in number
 
 
+def source_entities(source: str, summary: str) -> list[Fact]:
+    """Persons and organisations found in the source, where capitalisation is reliable, at the
+    places the summary names them whatever its case (FRANK's summaries are lowercased): each a
+    fact of the summary, in the summary's own letters."""
+    lowered, out = summary.lower(), []
+    for f in find_facts(source):
+        if f.kind not in ("person", "organisation"):
+            continue
+        offset = f.text.find(f.value)  # the title before a name, the ending after a body
+        pattern = r"(?<!\w)" + re.escape(f.text.lower()) + r"(?!\w)"
+        for m in re.finditer(pattern, lowered):
+            start = m.start() + offset
+            value = summary[start : start + len(f.value)]
+            out.append(
+                Fact(
+                    f.kind, f.shape, summary[m.start() : m.end()], start, start + len(value), value
+                )
+            )
+    return out
+
+
+def _in_case_of(value: str, new: str) -> str:
+    return new.lower() if value.islower() else new.upper() if value.isupper() else new
+
+
 def find_swap(source: str, summary: str, pool: list[Fact], rng: random.Random) -> Swap | None:
     """Replace one fact of `summary` that the source states by another of its type.
 
@@ -364,6 +395,10 @@ def find_swap(source: str, summary: str, pool: list[Fact], rng: random.Random) -
         or (f.kind == "person" and f.value in source)
         or (f.kind in ("month", "weekday", "place") and f.text.lower() in source.lower())
     ]
+    for extra in source_entities(source, summary):
+        if all(extra.end <= f.start or extra.start >= f.end for f in facts):
+            facts.append(extra)
+    facts.sort(key=lambda f: f.start)
     rng.shuffle(facts)
     local = find_facts(source)
     for fact in facts:
@@ -372,6 +407,7 @@ def find_swap(source: str, summary: str, pool: list[Fact], rng: random.Random) -
         )
         if not replacement or replacement.lower() in summary.lower():
             continue
+        replacement = _in_case_of(fact.value, replacement)
         text = summary[: fact.start] + replacement + summary[fact.end :]
         end = fact.start + len(replacement)
         return Swap(fact.kind, fact.shape, fact.value, replacement, fact.start, end, text)

@@ -216,8 +216,9 @@ def randomisation(f: MethodsFacts) -> str:
         "Which summary was shown on the left was balanced within each comparison "
         f"({at_most} saw either system on the left) and within "
         "each annotator (within one item of half), with remaining choices drawn from a "
-        "per-batch secret; comparisons were served least-judged first, in an order drawn from "
-        "the same secret. Verdicts were analysed in system terms, whatever the side shown."
+        "per-batch secret; comparisons were served least-judged first and, among equally "
+        "needed ones, in an order drawn from the same secret for each annotator. Verdicts were "
+        "analysed in system terms, whatever the side shown."
     )
 
 

@@ -112,7 +112,9 @@ class TestLeaseNext:
         assert Assignment.objects.filter(annotator=user, status="leased").count() == 1
 
     def test_the_lease_query_can_use_the_lease_order_index(self, open_batch):
-        """The partial index only serves a query whose room filter reads like its condition."""
+        """The partial index only serves a query whose room filter reads like its condition:
+        the least-taken level, the first candidate at or after the annotator's start, and the
+        first at that level (the wrap) are each read from it."""
         (user,) = annotators(1)
         captured = []
 
@@ -131,10 +133,18 @@ class TestLeaseNext:
                 cursor.execute("SET LOCAL enable_seqscan = off")  # 4 rows: force the choice
                 cursor.execute("SET LOCAL enable_sort = off")
                 cursor.execute("EXPLAIN " + sql, params)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+                # the level, then at-or-after and the wrap, each with the level again
+                assert plan.count("comparison_lease_order") >= 4, plan
+                assert "Sort" not in plan, plan
             else:
                 cursor.execute("EXPLAIN QUERY PLAN " + sql, params)
-            plan = " ".join(str(part) for row in cursor.fetchall() for part in row)
-        assert "comparison_lease_order" in plan
+                steps = [row[-1] for row in cursor.fetchall()]
+                searches = [s for s in steps if s.startswith(("SEARCH W0", "SEARCH V0", "SCAN"))]
+                assert len(searches) == 4, steps
+                assert all("comparison_lease_order" in s for s in searches), steps
+                assert any("<expr>=? AND position>?" in s for s in searches), steps
+                assert not any("TEMP B-TREE" in s for s in steps), steps
 
     def test_a_paused_or_closed_batch_hands_out_nothing(self, open_batch):
         (user,) = annotators(1)
@@ -432,19 +442,110 @@ class TestSidesAndOrder:
         for c in Comparison.objects.filter(batch=batch):
             assert c.taken_a_left == per_comparison.get(c.pk, 0)
 
-    def test_the_lease_order_follows_the_secret_not_the_ids(self, open_batch):
-        (user,) = annotators(1)
-        order = []
-        while (item := engine.lease_next(user, open_batch)) is not None:
-            order.append(item.comparison_id)
-            engine.submit_judgments(user, item.pk, ALL_LEFT)
-        by_key = sorted(
-            Comparison.objects.filter(batch=open_batch), key=lambda c: (c.position, c.pk)
-        )
-        assert order == [c.pk for c in by_key]
-        assert len({c.position for c in by_key}) == 4  # drawn, distinct
+    def test_the_lease_order_follows_draws_per_annotator_not_the_ids(self, open_batch):
+        """Each lease takes the first comparison at or after a start drawn for (annotator,
+        item), wrapping round: computed here from the positions and the draws."""
+        users = annotators(2)
+        positions = dict(Comparison.objects.filter(batch=open_batch).values_list("pk", "position"))
+        assert len(set(positions.values())) == 4  # drawn, distinct
+        for user in users:
+            order = []
+            while (item := engine.lease_next(user, open_batch)) is not None:
+                order.append(item.comparison_id)
+                engine.submit_judgments(user, item.pk, ALL_LEFT)
+            left, expected = sorted(positions, key=positions.get), []
+            for n in range(4):
+                start = open_batch.draw("start", user.pk, n) >> 1
+                after = [pk for pk in left if positions[pk] >= start]
+                expected.append((after or left)[0])
+                left.remove(expected[-1])
+            assert order == expected
         other = Batch.objects.get(pk=open_batch.pk)
         assert other.draw("order", 1) != Batch(secret="another").draw("order", 1)
+
+    def test_positions_are_drawn_and_evenly_spaced(self):
+        from evaluation.services import spaced_positions
+
+        batch = Batch(secret="spacing")
+        keys = [f"doc-{i}" for i in range(50)]
+        positions = spaced_positions(batch, keys)
+        step = 2**63 // 50
+        assert sorted(positions) == [r * step for r in range(50)]
+        drawn = sorted(keys, key=lambda k: batch.draw("order", k))
+        assert sorted(keys, key=lambda k: positions[keys.index(k)]) == drawn
+
+    def test_every_annotator_meets_equally_needed_comparisons_in_their_own_order(self):
+        """100 comparisons, 10 annotators one after another, each judging all of them: at
+        each one's turn every comparison is equally needed, so their orders are theirs alone.
+        The engine's former single order per batch gave a rank correlation of 1 for every
+        pair; independent orders give about 0."""
+        from evaluation.services import import_batch
+        from tests.conftest import doc_row, jsonl, settings_for
+
+        batch = import_batch(
+            jsonl([doc_row(i) for i in range(100)]), "orders.jsonl", settings_for("o", k=10)
+        )
+        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.OPEN, secret="order-test")
+        batch.refresh_from_db()
+        # the positions import_batch would draw with this secret
+        comparisons = list(batch.comparisons.select_related("document"))
+        keys = [c.document.external_id for c in comparisons]
+        from evaluation.services import spaced_positions
+
+        for c, position in zip(comparisons, spaced_positions(batch, keys), strict=True):
+            c.position = position
+        Comparison.objects.bulk_update(comparisons, ["position"])
+        orders = []
+        for user in annotators(10):
+            order = []
+            while (item := engine.lease_next(user, batch)) is not None:
+                order.append(item.comparison_id)
+                engine.submit_judgments(user, item.pk, ALL_LEFT)
+            assert sorted(order) == sorted(c.pk for c in comparisons)
+            orders.append(order)
+        rhos = [spearman(a, b) for i, a in enumerate(orders) for b in orders[i + 1 :]]
+        mean = sum(rhos) / len(rhos)
+        assert abs(mean) < 0.2, f"orders follow one another: mean rho {mean:.2f}"
+        assert max(rhos) < 0.6, f"two annotators share an order: rho {max(rhos):.2f}"
+        assert len({tuple(o[:5]) for o in orders}) == 10  # nobody starts like anybody else
+
+    def test_a_simulated_batch_fills_every_comparison_to_k_and_no_more(self):
+        """200 comparisons x 3, 10 annotators taking turns: every comparison reaches K."""
+        from evaluation.services import import_batch
+        from tests.conftest import doc_row, jsonl, settings_for
+
+        batch = import_batch(
+            jsonl([doc_row(i) for i in range(200)]), "k.jsonl", settings_for("k", k=3)
+        )
+        Batch.objects.filter(pk=batch.pk).update(status=Batch.Status.OPEN)
+        batch.refresh_from_db()
+        active = annotators(10)
+        firsts = []
+        while active:
+            for user in list(active):
+                item = engine.lease_next(user, batch)
+                if item is None:
+                    active.remove(user)
+                    continue
+                firsts.append(item.comparison_id)
+                engine.submit_judgments(user, item.pk, ALL_LEFT)
+        per_comparison = Counter(
+            Assignment.objects.filter(status="submitted").values_list("comparison_id", flat=True)
+        )
+        ids = set(batch.comparisons.values_list("id", flat=True))
+        assert set(per_comparison) == ids and set(per_comparison.values()) == {3}
+        for c in batch.comparisons.all():
+            assert (c.annotations_done, c.annotations_in_progress) == (3, 0)
+        # least needed first: the first 200 leases took 200 different comparisons
+        assert len(set(firsts[:200])) == 200
+
+
+def spearman(a: list[int], b: list[int]) -> float:
+    """Spearman's rank correlation of two orders of the same items (no ties)."""
+    rank_b = {x: i for i, x in enumerate(b)}
+    n = len(a)
+    d2 = sum((i - rank_b[x]) ** 2 for i, x in enumerate(a))
+    return 1 - 6 * d2 / (n * (n * n - 1))
 
 
 @pytest.mark.django_db

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import json
 import random
+from collections import Counter
 from pathlib import Path
 
 import pytest
+from django.db.models import F
 from django.urls import reverse
 
 from evaluation import assignments as engine
 from evaluation import checks
 from evaluation.models import Assignment, Batch, Comparison, Document
+from evaluation.progress import annotator_progress
 from evaluation.services import import_batch
-from evaluation.swaps import YEAR, find_facts, find_swap
+from evaluation.swaps import YEAR, find_facts, find_swap, source_entities
 from tests.conftest import (
     SHARED_DATA,
     approved_pool_checks,
@@ -40,6 +43,20 @@ def assert_type_correct(source: str, summary: str, pool, rng) -> str | None:
     )
     before = [f for f in find_facts(summary) if f.start == swap.start]
     after = [f for f in find_facts(swap.text) if f.start == swap.start]
+    if not before:  # a lowercased summary: the entity was found in the source
+        before = [f for f in source_entities(source, summary) if f.start == swap.start]
+        assert before and before[0].kind in ("person", "organisation"), swap
+        # the replacement is an entity of that type and shape in a source, in the summary's case
+        same = {
+            f.value.lower()
+            for f in find_facts(source) + list(pool)
+            if (f.kind, f.shape) == (before[0].kind, before[0].shape)
+        }
+        assert (
+            swap.replacement.lower() in same and swap.replacement.lower() != swap.original.lower()
+        )
+        assert not swap.original.islower() or swap.replacement.islower(), swap
+        return swap.kind
     assert before and after, swap
     assert (after[0].kind, after[0].shape) == (before[0].kind, before[0].shape), swap
     assert after[0].value == swap.replacement and swap.replacement != swap.original
@@ -78,6 +95,15 @@ class TestSwaps:
         swap = find_swap(source, "Ms Priya Adeyemi-Hart won.", find_facts(source), random.Random(1))
         assert (swap.kind, swap.replacement) == ("person", "Tomasz Wren")
 
+    def test_a_lowercased_summary_gets_a_person_of_the_source_in_its_case(self):
+        source = "Gary Locke will manage Kilmarnock. John Smith, the chairman, agreed."
+        for seed in range(10):
+            swap = find_swap(source, "gary locke will manage the club.", [], random.Random(seed))
+            assert (swap.kind, swap.original, swap.replacement) == (
+                "person", "gary locke", "john smith"
+            )  # fmt: skip
+            assert swap.text == "john smith will manage the club."
+
     def test_no_swap_when_no_fact_has_a_replacement_of_its_type(self):
         assert find_swap("A cat sat on a mat.", "A cat sat.", [], random.Random(0)) is None
 
@@ -106,6 +132,8 @@ class TestSwaps:
             for text in r["summaries"].values()
         ]
         assert len([k for k in kinds if k]) >= 50
+        # FRANK's summaries are lowercased: persons are found in the article and matched
+        assert Counter(kinds)["person"] >= 10, Counter(kinds)
 
 
 def open_batch(n_docs: int = 6, k: int = 1, name: str = "study", row=doc_row) -> Batch:
@@ -117,6 +145,13 @@ def open_batch(n_docs: int = 6, k: int = 1, name: str = "study", row=doc_row) ->
     batch.check_min_gap = 1
     batch.save()
     return batch
+
+
+def one_more_place(batch: Batch, check: Comparison) -> None:
+    """One more place on the real comparisons of the documents other than the check's."""
+    Comparison.objects.filter(batch=batch, is_check=False).exclude(document=check.document).update(
+        annotations_needed=F("annotations_needed") + 1
+    )
 
 
 def work_through(user, batch: Batch, answer=None) -> list[Assignment]:
@@ -266,10 +301,14 @@ class TestServing:
         # Both documents are complete now: `second` may get the check, `first` (who judged
         # that document for real) never.
         assert checks.annotators_without_checks(batch, {first.pk, second.pk}) == [first.pk]
+        # ...though not while no real item is left for them: it would be one item past the
+        # "n of N" total. One more place on the other document gives them one.
+        assert checks.next_check(batch, second) is None
+        one_more_place(batch, check)
         assert checks.next_check(batch, second).pk == check.pk
 
     def test_checks_come_in_an_order_drawn_per_annotator(self, monkeypatch):
-        batch = open_batch(n_docs=1)
+        batch = open_batch(n_docs=1, k=2)  # a real item to come for both: checks before it
         approved_pool_checks(batch, 8)
         monkeypatch.setattr(checks, "check_due", lambda batch, user_id, n: True)
         orders = []
@@ -282,28 +321,41 @@ class TestServing:
         assert orders[0] != orders[1]
 
     def test_still_available_is_the_same_whether_a_check_or_a_real_item_is_held(self, monkeypatch):
+        """Leasing an item never moves the annotator's figures, whichever kind it is."""
         batch = open_batch(n_docs=3)
         approved_pool_checks(batch, 1)
         user = make_user("ann", "annotator")
-        before = engine.progress_for(user, batch)
-        monkeypatch.setattr(checks, "check_due", lambda batch, user_id, n: True)
+        monkeypatch.setattr(checks, "_slot_low", lambda batch, user_id, n: n == 0)
+        before = annotator_progress(user.pk, batch)
+        assert (before.done, before.available) == (0, 4)  # the check slot, then three
         held = engine.lease_next(user, batch)
-        assert held.comparison.is_check and engine.progress_for(user, batch) == before
+        assert held.comparison.is_check and annotator_progress(user.pk, batch) == before
         engine.skip_assignment(user, held.pk, "unsure")
-        monkeypatch.setattr(checks, "check_due", lambda batch, user_id, n: False)
+        before = annotator_progress(user.pk, batch)
         held = engine.lease_next(user, batch)
-        assert not held.comparison.is_check and engine.progress_for(user, batch) == before
+        assert not held.comparison.is_check and annotator_progress(user.pk, batch) == before
 
-    def test_a_check_held_at_the_end_counts_as_the_one_comparison_left(self, monkeypatch):
+    def test_a_check_held_at_the_end_counts_with_the_last_real_item_and_none_follows(
+        self, monkeypatch
+    ):
+        """Slots at items 0 and 2 of a one-comparison batch: the check held before the last
+        real item counts with it, and the slot after it is not filled."""
         batch = open_batch(n_docs=1)
-        approved_pool_checks(batch, 1)
+        approved_pool_checks(batch, 2)
         user = make_user("ann", "annotator")
-        monkeypatch.setattr(checks, "check_due", lambda batch, user_id, n: n == 1)
-        last_real = engine.lease_next(user, batch)
-        assert engine.progress_for(user, batch) == (0, 1)  # holding the last real item
-        engine.submit_judgments(user, last_real.pk, ALL)
+        monkeypatch.setattr(checks, "_slot_low", lambda batch, user_id, n: n in (0, 2))
+        figures = [annotator_progress(user.pk, batch)]
         held = engine.lease_next(user, batch)
-        assert held.comparison.is_check and engine.progress_for(user, batch) == (1, 1)
+        assert held.comparison.is_check
+        figures.append(annotator_progress(user.pk, batch))
+        engine.submit_judgments(user, held.pk, ALL)
+        last_real = engine.lease_next(user, batch)
+        assert not last_real.comparison.is_check
+        figures.append(annotator_progress(user.pk, batch))
+        engine.submit_judgments(user, last_real.pk, ALL)
+        assert engine.lease_next(user, batch) is None
+        figures.append(annotator_progress(user.pk, batch))
+        assert [(f.done, f.available) for f in figures] == [(0, 2), (0, 2), (1, 1), (2, 0)]
 
 
 @pytest.mark.django_db
@@ -353,6 +405,7 @@ class TestAccuracy:
         work_through(user, batch)
         (check,) = checks.create_attention_checks(batch, 1)
         checks.approve_check(check)
+        one_more_place(batch, check)  # a real item to come for `other`: a check may precede it
         monkeypatch.setattr(checks, "check_due", lambda batch, user_id, n: True)
         other = make_user("other", "annotator")
         assert engine.lease_next(other, batch).comparison.is_check

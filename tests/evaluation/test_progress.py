@@ -7,10 +7,11 @@ import pytest
 from django.urls import reverse
 
 from evaluation import assignments as engine
+from evaluation import checks
 from evaluation.models import Assignment, Batch, Comparison
 from evaluation.progress import annotator_progress, stuck_comparisons
 from evaluation.services import import_batch
-from tests.conftest import doc_row, jsonl, make_user, settings_for
+from tests.conftest import approved_pool_checks, doc_row, jsonl, make_user, settings_for
 
 ANSWERS = {"factual": "right", "informative": "equal", "grammatical": "left"}
 
@@ -54,6 +55,24 @@ class TestAnnotatorProgress:
         assert progress.done == 2
         assert progress.available == expected_available(ann, batch) == 1
         assert progress.reachable == 3
+
+    def test_the_total_never_moves_when_a_check_is_served_even_at_the_end(self, monkeypatch):
+        """Slots at items 1 and 3 of two real comparisons: one check between them, and none
+        after the last real item (it would be one item more than the total promised)."""
+        ann = make_user("ann", "annotator")
+        batch = open_batch(2, 1, [ann])
+        Batch.objects.filter(pk=batch.pk).update(check_every=2, check_min_gap=1)
+        batch.refresh_from_db()
+        approved_pool_checks(batch, 2)
+        monkeypatch.setattr(checks, "_slot_low", lambda batch, user_id, n: n in (1, 3))
+        totals, kinds = [annotator_progress(ann.pk, batch).reachable], []
+        while (item := engine.lease_next(ann, batch)) is not None:
+            kinds.append(item.comparison.is_check)
+            totals.append(annotator_progress(ann.pk, batch).reachable)  # "n of N" on screen
+            engine.submit_judgments(ann, item.pk, ANSWERS, 10.0)
+        totals.append(annotator_progress(ann.pk, batch).reachable)
+        assert kinds == [False, True, False]
+        assert totals == [3, 3, 3, 3, 3]
 
     def test_a_skipped_comparison_is_no_longer_available(self):
         ann = make_user("ann", "annotator")
