@@ -31,7 +31,8 @@
     var status = document.getElementById("mark-status");
     if (status) status.textContent = text;
   }
-  function label(mark) { return "\u201c" + mark.textContent.trim() + "\u201d"; }
+  // The mark's own words, without the hidden "(not in the source)".
+  function label(mark) { return "\u201c" + mark.firstChild.textContent.trim() + "\u201d"; }
 
   function step(by) {
     var marks = sourceMarks();
