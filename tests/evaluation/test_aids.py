@@ -3,6 +3,12 @@ the word-level difference; each checked against examples worked out by hand."""
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
+
+import pytest
+
 from evaluation.aids import reading_aids, split_paragraphs, word_diff
 
 SOURCE = (
@@ -110,3 +116,31 @@ class TestWordDiff:
         left, right = word_diff("the  Mayor said", "The mayor  said")
         assert not any(s.kind for s in left + right)
         assert "".join(s.text for s in left) == "the  Mayor said"
+
+
+FRANK = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "frank"
+
+
+class TestOnRealArticles:
+    def test_every_frank_pair_keeps_its_text_and_counts_what_it_marks(self):
+        path = FRANK / "frank_seed_articles.jsonl"
+        if not path.exists():
+            pytest.skip(f"{path} is absent (the shared FRANK data)")
+        rows = [json.loads(line) for line in path.open(encoding="utf-8")][:120]
+        for row in rows:
+            left, right = list(row["summaries"].values())[:2]
+            aids = reading_aids(row["article"], left, right, diff=True)
+            source = split_paragraphs(row["article"])
+            assert ["".join(s.text for s in p) for p in aids.paragraphs] == source
+            assert " ".join("".join(s.text for s in p) for p in aids.left) == " ".join(
+                split_paragraphs(left)
+            )
+            assert "".join(s.text for s in aids.diff_right) == right
+            marks = [s for p in aids.paragraphs for s in p if s.mark]
+            for term in aids.terms:
+                # An independent count: the term's own words, case folded, at word boundaries.
+                words = r"\s*".join(re.escape(w) for w in term.text.lower().split())
+                found = re.findall(
+                    rf"(?<!\w)(?<!\d[.,]){words}(?!\w)(?![.,]\d)", row["article"].lower()
+                )
+                assert term.in_source == sum(m.mark == term.id for m in marks) <= len(found)
