@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import assignments as engine
+from .aids import reading_aids
 from .criteria import CRITERIA, SHOWN_CHOICES, keyboard_map, page_keys
 from .models import Assignment, Batch, Role, user_role
 from .progress import annotator_progress, with_progress
@@ -124,10 +125,17 @@ def comparison_context(assignment: Assignment, **extra) -> dict:
         }
         for c in CRITERIA
     ]
+    batch = comparison.batch
+    source = comparison.document.source
     return {
         "assignment": assignment,
-        "batch": comparison.batch,
-        "source": comparison.document.source,
+        "batch": batch,
+        "source": source,
+        # Paragraphs, marks and the word diff as segments the template escapes; from the texts
+        # in hand, no query. Marks are the same for either side: they reveal no system.
+        "aids": reading_aids(
+            source, left, right, highlights=batch.aid_highlights, diff=batch.aid_word_diff
+        ),
         "left": left,
         "right": right,
         "criteria": criteria,

@@ -59,7 +59,15 @@ class BatchSettingsForm(forms.ModelForm):
             "planned_a_better",
             "planned_rho",
             "break_reminder_minutes",
+            "aid_paragraph_numbers",
+            "aid_highlights",
+            "aid_word_diff",
         ]
+        labels = {
+            "aid_paragraph_numbers": "Reading aid: paragraph numbers",
+            "aid_highlights": "Reading aid: highlight numbers and names",
+            "aid_word_diff": "Reading aid: word differences",
+        }
         widgets = {
             "guidelines": forms.Textarea(attrs={"rows": 8}),
             "annotators": forms.CheckboxSelectMultiple,

@@ -62,6 +62,8 @@ class MethodsFacts:
     holm_family: str = ""  # what Holm's adjustment ran across, when not the criteria
     batch_ids: list[int] = field(default_factory=list)  # for sentences other apps add
     undo_minutes: list[int] = field(default_factory=list)  # distinct undo windows (0: none)
+    # The reading aids annotators had: one tuple of aid names per distinct batch setting.
+    aids: list[tuple[str, ...]] = field(default_factory=list)
 
 
 def batch_facts(
@@ -130,7 +132,24 @@ def facts_of(
         holm_family=holm_family,
         batch_ids=ids,
         undo_minutes=sorted({b.undo_minutes for b in batches}),
+        aids=sorted({batch_aids(b) for b in batches}),
     )
+
+
+# The reading aids of a batch, as the methods paragraph names them (the page's order).
+AIDS = {
+    "aid_paragraph_numbers": "paragraph numbers in the source",
+    "aid_highlights": (
+        "the numbers and names of both summaries highlighted alike in the summaries and in "
+        "the source, those the source never states marked distinctly, with keys to step "
+        "through their occurrences"
+    ),
+    "aid_word_diff": "a word-level difference view of the two summaries, shown on request",
+}
+
+
+def batch_aids(batch: Batch) -> tuple[str, ...]:
+    return tuple(name for field_name, name in AIDS.items() if getattr(batch, field_name))
 
 
 def _criterion_facts(level: analysis.ComparisonLevel) -> CriterionFacts:
@@ -239,6 +258,23 @@ def attention_checks(f: MethodsFacts) -> str:
     return text + "; flagged annotators were not excluded."
 
 
+def reading_aids(f: MethodsFacts) -> str | None:
+    """Which reading aids annotators had: aids can change what annotators notice."""
+    if not f.aids:
+        return None
+
+    def said(aids: tuple[str, ...]) -> str:
+        return "; ".join(aids) if aids else "no reading aids"
+
+    if len(f.aids) == 1:
+        aids = f.aids[0]
+        if not aids:
+            return "Annotators had no reading aids (plain source and summaries)."
+        return f"Annotators had these reading aids: {said(aids)}."
+    settings = " / ".join(f"({said(a)})" for a in f.aids)
+    return f"The reading aids differed between the pooled batches: {settings}."
+
+
 def primary_test(f: MethodsFacts) -> str:
     if f.test_methods == ["exact"]:
         how = "exactly, over all sign patterns"
@@ -291,6 +327,7 @@ SENTENCES: list[Callable[[MethodsFacts], str | None]] = [
     pooled_batches,
     randomisation,
     attention_checks,
+    reading_aids,
     primary_test,
     intervals,
     results,
