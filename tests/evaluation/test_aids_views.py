@@ -14,7 +14,7 @@ from research import methods
 from research.exports import export
 from research.forms import BatchSettingsForm
 from tests.conftest import doc_row, jsonl, settings_for
-from tests.research.test_planning import settings_form
+from tests.research.conftest import settings_form
 
 HOSTILE = '<script>alert(1)</script> <img src=x onerror="alert(2)"> Mr Wren paid 240 in 2019.'
 AIDS = ("aid_paragraph_numbers", "aid_highlights", "aid_word_diff")
@@ -107,7 +107,8 @@ class TestAidSettings:
 
         monkeypatch.setattr(score_rouge, "delay", lambda *a: None)
         client.force_login(admin_user)
-        data = settings_form(batch, aid_word_diff="on")  # the other two unticked
+        data = settings_form(batch, aid_word_diff="on")
+        del data["aid_paragraph_numbers"], data["aid_highlights"]  # unticked: not sent
         response = client.post(reverse("batch_manage", args=[batch.pk]), data)
         assert response.status_code == 302
         batch.refresh_from_db()

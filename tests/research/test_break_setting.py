@@ -9,19 +9,9 @@ from django.urls import reverse
 
 from evaluation.models import MAX_BREAK_REMINDER_MINUTES, Assignment, Batch
 from research.forms import BatchSettingsForm
-from scoring.tasks import score_rouge
-from tests.research.test_planning import settings_form
+from tests.research.conftest import settings_form
 
-
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr(score_rouge, "delay", lambda *a: None)
+pytestmark = pytest.mark.usefixtures("no_broker")
 
 
 def post(client, batch, **fields):

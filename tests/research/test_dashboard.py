@@ -10,8 +10,8 @@ from django.urls import reverse
 from evaluation import assignments as engine
 from evaluation.models import AuditEvent, Batch, Comparison
 from scoring.models import ScoringJob
-from scoring.tasks import score_rouge
 from tests.conftest import doc_row, jsonl, make_user
+from tests.research.conftest import settings_form
 
 ALL = {"factual": "left", "informative": "equal", "grammatical": "right"}
 
@@ -29,15 +29,7 @@ def upload(client, data: bytes, name="study.jsonl", **fields):
     return client.post(reverse("batch_new"), form)
 
 
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-@pytest.fixture(autouse=True)
-def no_broker(monkeypatch):
-    monkeypatch.setattr(score_rouge, "delay", lambda *a: None)
+pytestmark = pytest.mark.usefixtures("no_broker")
 
 
 @pytest.mark.django_db
@@ -80,24 +72,10 @@ class TestBatchUpload:
 
 @pytest.mark.django_db
 class TestBatchManage:
-    def settings_form(self, batch, **overrides):
-        data = {
-            "public_title": "",
-            "annotators_per_item": batch.annotators_per_item,
-            "lease_minutes": batch.lease_minutes,
-            "undo_minutes": batch.undo_minutes,
-            "guidelines": "",
-            "check_every": 0,
-            "check_min_gap": 3,
-            "check_threshold": 0.7,
-            "checks_before_flag": 5,
-        }
-        return {**data, **overrides}
-
     def test_it_changes_k_on_every_comparison(self, admin_client, batch):
         response = admin_client.post(
             reverse("batch_manage", args=[batch.pk]),
-            self.settings_form(batch, annotators_per_item=5),
+            settings_form(batch, annotators_per_item=5),
         )
         assert response.status_code == 302
         assert set(batch.comparisons.values_list("annotations_needed", flat=True)) == {5}
@@ -105,9 +83,9 @@ class TestBatchManage:
 
     def test_it_sets_the_undo_window_within_its_range(self, admin_client, batch):
         url = reverse("batch_manage", args=[batch.pk])
-        assert admin_client.post(url, self.settings_form(batch, undo_minutes=0)).status_code == 302
+        assert admin_client.post(url, settings_form(batch, undo_minutes=0)).status_code == 302
         assert Batch.objects.get(pk=batch.pk).undo_minutes == 0
-        response = admin_client.post(url, self.settings_form(batch, undo_minutes=61))
+        response = admin_client.post(url, settings_form(batch, undo_minutes=61))
         assert response.status_code == 422
         assert Batch.objects.get(pk=batch.pk).undo_minutes == 0
 
@@ -115,7 +93,7 @@ class TestBatchManage:
         Comparison.objects.filter(pk=batch.comparisons.first().pk).update(annotations_done=2)
         response = admin_client.post(
             reverse("batch_manage", args=[batch.pk]),
-            self.settings_form(batch, annotators_per_item=1),
+            settings_form(batch, annotators_per_item=1),
         )
         assert response.status_code == 422
         assert b"cannot go below" in response.content
@@ -124,7 +102,7 @@ class TestBatchManage:
     def test_it_refuses_a_public_title_naming_a_system(self, admin_client, batch):
         response = admin_client.post(
             reverse("batch_manage", args=[batch.pk]),
-            self.settings_form(batch, public_title="QUALS test"),
+            settings_form(batch, public_title="QUALS test"),
         )
         assert response.status_code == 422
         batch.refresh_from_db()
@@ -134,7 +112,7 @@ class TestBatchManage:
         for title in ("q.u.a.l.s test", "Ml-E pilot"):
             response = admin_client.post(
                 reverse("batch_manage", args=[batch.pk]),
-                self.settings_form(batch, public_title=title),
+                settings_form(batch, public_title=title),
             )
             assert response.status_code == 422 and b"must not name a system" in response.content
         batch.refresh_from_db()
@@ -143,7 +121,7 @@ class TestBatchManage:
     def test_it_refuses_guidelines_naming_a_system(self, admin_client, batch):
         response = admin_client.post(
             reverse("batch_manage", args=[batch.pk]),
-            self.settings_form(batch, guidelines="One of them is QUALS."),
+            settings_form(batch, guidelines="One of them is QUALS."),
         )
         assert response.status_code == 422
         batch.refresh_from_db()
@@ -153,7 +131,7 @@ class TestBatchManage:
     def test_it_refuses_a_lease_outside_one_minute_to_a_day(self, admin_client, batch, minutes):
         response = admin_client.post(
             reverse("batch_manage", args=[batch.pk]),
-            self.settings_form(batch, lease_minutes=minutes),
+            settings_form(batch, lease_minutes=minutes),
         )
         assert response.status_code == 422
         batch.refresh_from_db()
@@ -167,7 +145,7 @@ class TestBatchManage:
         held, kept = engine.lease_next(alice, batch), engine.lease_next(bob, batch)
         response = admin_client.post(
             reverse("batch_manage", args=[batch.pk]),
-            self.settings_form(batch, annotators=[bob.pk]),
+            settings_form(batch, annotators=[bob.pk]),
         )
         assert response.status_code == 302
         held.refresh_from_db(), kept.refresh_from_db()
@@ -190,7 +168,7 @@ class TestBatchManage:
         held = engine.lease_next(alice, batch)
         admin_client.post(
             reverse("batch_manage", args=[batch.pk]),
-            self.settings_form(batch, annotator_groups=[team.pk]),
+            settings_form(batch, annotator_groups=[team.pk]),
         )
         held.refresh_from_db()
         assert held.status == "leased"

@@ -14,6 +14,7 @@ from django.urls import reverse
 from evaluation.models import Batch, Role
 from research import planning
 from tests.conftest import make_user
+from tests.research.conftest import settings_form
 from tests.research.test_analysis import judge
 from tests.research.test_results_uncertainty import by_comparison, loop_icc, normal_power
 
@@ -130,27 +131,6 @@ class TestPowerCommand:
     def test_it_refuses_a_pilot_and_shares_together(self, pilot):
         with pytest.raises(CommandError, match="not both"):
             run_power("--pilot", pilot[0].name, "--better", "0.4", "--comparisons", "10")
-
-
-@pytest.fixture
-def admin_client(client, admin_user):
-    client.force_login(admin_user)
-    return client
-
-
-def settings_form(batch, **overrides):
-    data = {
-        "public_title": "",
-        "annotators_per_item": batch.annotators_per_item,
-        "lease_minutes": batch.lease_minutes,
-        "undo_minutes": batch.undo_minutes,
-        "guidelines": "",
-        "check_every": 0,
-        "check_min_gap": batch.check_min_gap,
-        "check_threshold": 0.7,
-        "checks_before_flag": batch.checks_before_flag,
-    }
-    return {**data, **overrides}
 
 
 @pytest.mark.django_db
