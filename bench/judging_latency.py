@@ -1,7 +1,7 @@
 """Enter to the next comparison painted, in real Chromium, with the reading aids on.
 
 The script builds its own database (an SQLite file in a temporary FACTPAIR_VAR_DIR, or with
---db postgres a database `factpair_h_b` it creates and drops), imports one batch of long real
+--db postgres a database `factpair_latency` it creates and drops), imports one batch of long real
 sources (FRANK's CNN/DM articles from ../shared/data, 250 comparisons of pgn against bart; the
 demo batch repeated to 72 comparisons where that file is absent, which the output says), sets
 the batch's reading aids (paragraph numbers, highlights, word diff) all on, and serves it with
@@ -32,23 +32,20 @@ removed at the end, on Ctrl-C too. Only 127.0.0.1 is contacted.
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-PYTHON = sys.executable
-HOST = "127.0.0.1"
-DB_NAME = "factpair_h_b"
+import load  # the load script's server, database and percentile helpers
+
+ROOT, PYTHON, HOST = load.ROOT, load.PYTHON, load.HOST
+DB_NAME = "factpair_latency"
 PG_URL = f"postgres://postgres@127.0.0.1:5432/{DB_NAME}"
 FRANK = ROOT.parent / "shared" / "data" / "frank" / "frank_seed_articles.jsonl"
 DEMO = ROOT / "evaluation" / "demo" / "demo_batch.jsonl"
@@ -145,80 +142,6 @@ def prepare() -> dict:
 # --- orchestration --------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
-
-
-def server_env(db: str, var_dir: Path) -> dict:
-    env = dict(os.environ)
-    env.update(
-        DEBUG="false",
-        SECRET_KEY="latency-bench-only-" + "x" * 50,
-        ALLOWED_HOSTS=HOST,
-        SECURE_SSL_REDIRECT="false",
-        FACTPAIR_VAR_DIR=str(var_dir),
-        CELERY_BROKER_URL="memory://",  # scoring is enqueued at import; nobody consumes it
-        LOG_LEVEL="WARNING",
-        PYTHONUNBUFFERED="1",
-    )
-    env.pop("DATABASE_URL", None)
-    if db == "postgres":
-        env["DATABASE_URL"] = PG_URL
-    return env
-
-
-def psql(sql: str) -> None:
-    subprocess.run(
-        ["psql", "-h", HOST, "-U", "postgres", "-q", "-v", "ON_ERROR_STOP=1", "-c", sql],
-        check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-
-
-class Server:
-    """gunicorn on a free loopback port, stopped by its PID."""
-
-    def __init__(self, env: dict, log: Path):
-        self.port = free_port()
-        cmd = [
-            PYTHON, "-m", "gunicorn", "annotation_site.wsgi",
-            "--bind", f"{HOST}:{self.port}", "--workers", "2",
-            "--worker-class", "gthread", "--threads", "2", "--timeout", "60",
-        ]  # fmt: skip
-        self.log = log
-        self.process = subprocess.Popen(
-            cmd, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise SystemExit(f"gunicorn exited; see {log}")
-            try:
-                conn = http.client.HTTPConnection(HOST, self.port, timeout=2)
-                conn.request("GET", "/login/", headers={"Host": HOST})
-                if conn.getresponse().status == 200:
-                    return
-            except OSError:
-                time.sleep(0.3)
-        raise SystemExit(f"gunicorn did not answer within 60 s; see {log}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                os.kill(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
-
-
 def judge(base: str, batch: int, warmup: int, n: int) -> list[dict]:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import sync_playwright
@@ -259,18 +182,19 @@ def judge(base: str, batch: int, warmup: int, n: int) -> list[dict]:
 
 
 def row(name: str, values: list[float]) -> str:
-    p50, p95 = percentile(values, 50), percentile(values, 95)
+    p50, p95 = load.percentile(values, 50), load.percentile(values, 95)
     return f"  {name:<22} p50 {p50:6.1f} ms  p95 {p95:6.1f} ms  max {max(values):6.1f} ms"
 
 
 def run(args: argparse.Namespace, cleanup: list) -> None:
     var_dir = Path(tempfile.mkdtemp(prefix="factpair-latency-"))
     cleanup.append(lambda: shutil.rmtree(var_dir, ignore_errors=True))
-    env = server_env(args.db, var_dir)
+    env = load.database_env(args.db, var_dir)
     if args.db == "postgres":
-        psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        psql(f"CREATE DATABASE {DB_NAME}")
-        cleanup.append(lambda: psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
+        env["DATABASE_URL"] = PG_URL
+        load.psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        load.psql(f"CREATE DATABASE {DB_NAME}")
+        cleanup.append(lambda: load.psql(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)"))
     manage = [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"]
     subprocess.run(manage, cwd=ROOT, env=env, check=True)
     out = subprocess.run(
@@ -285,7 +209,8 @@ def run(args: argparse.Namespace, cleanup: list) -> None:
         f", median source {setup['source_words_median']:.0f} words; "
         f"aids on: {', '.join(setup['aids']) or 'none (this checkout has no aid settings)'}"
     )
-    server = Server(env, var_dir / "gunicorn.log")
+    workers = argparse.Namespace(workers=2, threads=2, worker_class="gthread")
+    server = load.Server(env, workers, var_dir / "gunicorn.log")
     cleanup.append(server.stop)
     load_before = os.getloadavg()
     records = judge(f"http://{HOST}:{server.port}", setup["batch"], args.warmup, args.comparisons)
@@ -295,7 +220,7 @@ def run(args: argparse.Namespace, cleanup: list) -> None:
     print(row("swapped (afterSwap)", [r["swapped"] for r in records]))
     print(row("painted", [r["painted"] for r in records]))
     print(row("painted, rAF x2 bound", [r["raf2"] for r in records]))
-    p95 = percentile([r["painted"] for r in records], 95)
+    p95 = load.percentile([r["painted"] for r in records], 95)
     verdict = "meets" if p95 < 150 else "MISSES"
     print(f"  goal p95 < 150 ms: {verdict} it ({p95:.1f} ms)")
     print(
