@@ -3,18 +3,9 @@
 // from the page (#page-keys, the criteria registry); nothing here touches an answer or the focus.
 (function () {
   "use strict";
-  function pageKeys() {
-    var data = document.getElementById("page-keys");
-    return data ? JSON.parse(data.textContent) : {};
-  }
-  // Shift+N reads "N", plain n reads "n" (as annotate.js reads them).
+  // The key press's page action, read from the registry by annotate.js (loaded first).
   function pageAction(event) {
-    var pressed = event.key.length === 1 ? event.key : event.key.toLowerCase();
-    var keys = pageKeys();
-    for (var action in keys) {
-      if (Object.prototype.hasOwnProperty.call(keys, action) && keys[action] === pressed) return action;
-    }
-    return null;
+    return window.factpair && window.factpair.pageAction ? window.factpair.pageAction(event) : null;
   }
 
   // What is being stepped through: one term's occurrences (after a click) or every mark.

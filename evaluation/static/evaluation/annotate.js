@@ -20,6 +20,8 @@
     }
     return null;
   }
+  // For the page's other scripts (aids.js), loaded after this one.
+  window.factpair = Object.assign(window.factpair || {}, { pageAction: pageAction });
 
   // Active time: seconds this comparison was on screen in a visible tab.
   var active = 0;
