@@ -41,6 +41,16 @@ def judge_quota(client: Client, batch) -> list[int]:
     return seen, response
 
 
+def to_judging(client, study) -> None:
+    """A participant through the link and the guidelines of a study with no consent text and
+    no training, so that judging comes next."""
+    study.consent_text = ""
+    study.save()
+    study.training.all().delete()
+    client.get(link(study))
+    client.post(reverse("crowd_guidelines", args=[study.pk]))
+
+
 class TestJoin:
     def test_it_creates_a_participant_without_password_and_logs_in(self, client, study):
         response = client.get(link(study))
@@ -283,11 +293,7 @@ class TestWholePath:
         assert onward.url == reverse("crowd_complete", args=[study.pk])
 
     def test_resume_after_closing_the_tab_keeps_the_lease(self, client, study):
-        study.consent_text = ""
-        study.save()
-        study.training.all().delete()
-        client.get(link(study))
-        client.post(reverse("crowd_guidelines", args=[study.pk]))
+        to_judging(client, study)
         first = client.get(reverse("annotate", args=[study.batch_id]) + "?start")
         again = Client().get(link(study), follow=False)
         assert again.url == reverse("annotate", args=[study.batch_id]) + "?start"
@@ -296,11 +302,7 @@ class TestWholePath:
         assert other_device.get(again.url).url == first.url
 
     def test_withdrawing_gives_the_lease_back(self, client, study):
-        study.consent_text = ""
-        study.save()
-        study.training.all().delete()
-        client.get(link(study))
-        client.post(reverse("crowd_guidelines", args=[study.pk]))
+        to_judging(client, study)
         client.get(reverse("annotate", args=[study.batch_id]) + "?start")
         assert Assignment.objects.filter(status="leased").count() == 1
         response = client.post(reverse("crowd_withdraw", args=[study.pk]), follow=True)
@@ -310,11 +312,7 @@ class TestWholePath:
         assert Participant.objects.get().phase == Phase.RETURNED
 
     def test_every_page_offers_a_participant_the_way_out(self, client, study, annotator):
-        study.consent_text = ""
-        study.save()
-        study.training.all().delete()
-        client.get(link(study))
-        client.post(reverse("crowd_guidelines", args=[study.pk]))
+        to_judging(client, study)
         page = client.get(reverse("annotate", args=[study.batch_id]) + "?start", follow=True)
         leave = reverse("crowd_withdraw", args=[study.pk])
         assert f'id="leave-study" href="{leave}"'.encode() in page.content
@@ -323,11 +321,7 @@ class TestWholePath:
         assert b"leave-study" not in other.get(reverse("home")).content
 
     def test_the_way_out_asks_first_and_changes_nothing_until_confirmed(self, client, study):
-        study.consent_text = ""
-        study.save()
-        study.training.all().delete()
-        client.get(link(study))
-        client.post(reverse("crowd_guidelines", args=[study.pk]))
+        to_judging(client, study)
         client.get(reverse("annotate", args=[study.batch_id]) + "?start")
         page = client.get(reverse("crowd_withdraw", args=[study.pk]))
         assert page.status_code == 200 and b"You may leave at any time" in page.content
