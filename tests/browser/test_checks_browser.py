@@ -56,10 +56,17 @@ class TestChecksLookLikeRealItems:
             page.check("input[name=factual][value=left]")
             page.check("input[name=informative][value=equal]")
             page.check("input[name=grammatical][value=equal]")
-            url = page.url
+            url, shown = page.url, page.get_attribute("#work", "data-assignment")
             page.click("#judge-form button[type=submit]")
             expect(page).not_to_have_url(url)
-            page.wait_for_selector("#judge-form, .finished")
+            # The new comparison itself, settled (htmx's swap classes gone), not the old one
+            # still on screen as the URL moves.
+            page.wait_for_function(
+                "shown => !document.querySelector('.htmx-swapping, .htmx-added, .htmx-settling')"
+                " && (document.querySelector('.finished') || (document.querySelector("
+                "'#judge-form') && document.querySelector('#work').dataset.assignment !== shown))",
+                arg=shown,
+            )
 
         served = list(Assignment.objects.filter(annotator__username="checker").order_by("id"))
         kinds = [a.comparison.is_check for a in served]

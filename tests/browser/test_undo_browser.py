@@ -37,6 +37,8 @@ class TestUndo:
         first, held = answer_and_submit(page)
         expect(page.locator("#undo-button")).to_be_visible()
         assert "U" in page.inner_text("#undo-button")
+        # An answer already chosen on the held comparison survives the detour.
+        page.keyboard.press(key_for("informative", "right"))
 
         page.keyboard.press("u")
         page.wait_for_selector("#revise-note")
@@ -53,6 +55,7 @@ class TestUndo:
         )
         assert page.locator("#revise-note").count() == 0
         assert page.url.endswith(f"/judge/{held}/")
+        assert checked(page) == {"informative": "right"}
         stored = dict(
             Judgment.objects.filter(assignment_id=first).values_list("criterion", "shown")
         )
@@ -62,13 +65,25 @@ class TestUndo:
         assert list(live) == [held]
 
         # Reopened again and left with Escape: nothing changes, back at the held comparison.
+        page.keyboard.press(key_for("grammatical", "left"))
         page.keyboard.press("u")
         page.wait_for_selector("#revise-note")
         page.keyboard.press("Escape")
         page.wait_for_function(
             f"() => document.querySelector('#work').dataset.assignment == '{held}'"
         )
+        page.wait_for_load_state("load")
         assert Assignment.objects.get(pk=first).revisions == 1
+        assert checked(page) == {"informative": "right", "grammatical": "left"}
+        # Submitted, the next comparison starts with nothing chosen.
+        for criterion, shown in FIRST.items():
+            page.keyboard.press(key_for(criterion, shown))
+        page.keyboard.press("Enter")
+        page.wait_for_function(
+            f"() => document.querySelector('#work').dataset.assignment != '{held}'"
+        )
+        page.wait_for_selector("#judge-form")
+        assert checked(page) == {}
 
     def test_back_after_a_submit_says_it_was_submitted_and_links_on(self, page, live_server):
         start_judging(page, live_server)

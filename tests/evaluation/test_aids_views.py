@@ -88,6 +88,19 @@ class TestAidsOnTheJudgingPage:
         assert "<mark" not in page and "para-no" not in page and "aids-bar" not in page
         assert "<p>First paragraph.</p>" in page
 
+    @pytest.mark.parametrize("aids_on", [True, False])
+    def test_the_key_help_names_every_key_the_page_answers(self, client, annotator, aids_on):
+        from evaluation.criteria import PAGE_KEYS
+
+        page = judging_page(client, hostile_batch(), annotator, **dict.fromkeys(AIDS, aids_on))
+        help_text = re.search(r'id="key-help">(.*?)</span>', page, re.S).group(1)
+        named = {k.lower() for k in re.findall(r"<kbd>(?:Shift\+)?([^<]+)</kbd>", help_text)}
+        aid_actions = {"next_mark", "previous_mark", "word_diff"}
+        for action, key in PAGE_KEYS.items():
+            if action == "submit":  # on the Submit button itself
+                continue
+            assert (key.lower() in named) == (aids_on or action not in aid_actions), action
+
     def test_the_aids_cost_no_query(self, client, annotator, django_assert_max_num_queries):
         batch = hostile_batch()
         judging_page(client, batch, annotator, **dict.fromkeys(AIDS, False))

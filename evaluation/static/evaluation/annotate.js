@@ -53,10 +53,52 @@
     var work = document.getElementById("work");
     if (work && work.classList.contains("work")) work.focus({ preventScroll: true });
   }
+  // Undo leaves the held comparison for a while: the answers already chosen on it and its time
+  // so far stay in this tab (sessionStorage) and come back with it, whether the revision is
+  // saved or cancelled. A stash for any other comparison is stale and dropped.
+  var HELD = "factpair:held";
+  // (Not the "revising" class: htmx keeps the old element's class on the new one until settled.)
+  function judging() {
+    var work = document.getElementById("work");
+    var ok = work && document.getElementById("judge-form") && !document.getElementById("revise-note");
+    return ok ? work : null;
+  }
+  function stashHeld() {
+    var work = judging();
+    if (!work) return;
+    var answers = {};
+    work.querySelectorAll("#judge-form input[type=radio]:checked").forEach(function (input) {
+      answers[input.name] = input.value;
+    });
+    var held = { assignment: work.dataset.assignment, answers: answers, seconds: activeSeconds() };
+    try { window.sessionStorage.setItem(HELD, JSON.stringify(held)); } catch (e) { /* storage off */ }
+  }
+  function restoreHeld() {
+    var work = judging(), held = null;
+    if (!work) return;  // still revising: keep the stash
+    try { held = JSON.parse(window.sessionStorage.getItem(HELD)); } catch (e) { held = null; }
+    if (!held) return;
+    window.sessionStorage.removeItem(HELD);
+    if (held.assignment !== work.dataset.assignment) return;
+    Object.keys(held.answers || {}).forEach(function (name) {
+      var group = work.querySelectorAll('#judge-form input[type=radio][name="' + CSS.escape(name) + '"]');
+      var chosen = Array.prototype.some.call(group, function (input) { return input.checked; });
+      group.forEach(function (input) {
+        if (!chosen && input.value === held.answers[name]) input.checked = true;
+      });
+    });
+    if (held.seconds >= 0) active += held.seconds * 1000;
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest && event.target.closest("#undo-button")) stashHeld();
+  }, true);
+  document.addEventListener("DOMContentLoaded", restoreHeld);
+
   document.addEventListener("htmx:afterSwap", function (event) {
     var id = event.detail.target && event.detail.target.id;
     if (id === "work") {
       restartClock();
+      restoreHeld();
       focusComparison();
     } else if (id === "skip-panel") {
       var reason = document.getElementById("skip-reason");
