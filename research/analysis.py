@@ -714,11 +714,14 @@ def with_holm(levels: list[ComparisonLevel]) -> list[ComparisonLevel]:
 
 def design_of(data: Judgments) -> statistics.Crossing:
     """Is the design crossed (annotators x comparisons)? Judged on the criterion with the most
-    judgments: every criterion has the same assignments, and one is a third of the work."""
+    judgments: every criterion has the same assignments, and one is a third of the work.
+    Judged once per Judgments (the page and its statistics both ask)."""
     if not len(data):
         return statistics.design_crossing([], [])
-    one = data.of(CRITERIA[int(np.bincount(data.criterion).argmax())])
-    return statistics.design_crossing(one.comparison, one.annotator)
+    if "design" not in data._counts:
+        one = data.of(CRITERIA[int(np.bincount(data.criterion).argmax())])
+        data._counts["design"] = statistics.design_crossing(one.comparison, one.annotator)
+    return data._counts["design"]
 
 
 @dataclass
@@ -882,7 +885,13 @@ def summary_pairs(batch_ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray, np.
         .order_by("id")
         .values_list("id", "summary_a_id", "summary_b_id")
     )
-    table = np.array(list(pairs.iterator(chunk_size=CHUNK)), dtype=np.int64).reshape(-1, 3)
+    sql, params = pairs.query.sql_with_params()
+    with connection.cursor() as cursor:  # plain tuples, no model layer per row
+        cursor.execute(sql, params)
+        chunks = [np.empty((0, 3), dtype=np.int64)]
+        while rows := cursor.fetchmany(CHUNK):
+            chunks.append(np.array(rows, dtype=np.int64))
+    table = np.concatenate(chunks)
     return table[:, 0], table[:, 1], table[:, 2]
 
 
@@ -1004,16 +1013,31 @@ def metric_rows(batch_ids: list[int], data: Judgments) -> list[tuple]:
     against the human factual majority of the judgments in hand, so that excluded annotators
     are excluded here too; a family that cannot score here has no agreement, and says why."""
     majorities = majorities_of(data, "factual")
-    pairs = summary_pairs(batch_ids)
+    pairs: dict[bool, tuple] = {}  # read once, and only what is needed (see below)
     rows = []
     for family in FAMILIES:
         unavailable = family.unavailable()
         for metric, label in family.metrics:
-            agreement = (
-                None if unavailable else metric_agreement(batch_ids, metric, majorities, pairs)
-            )
+            agreement = None
+            if not unavailable:
+                scores, version, others = _scores(batch_ids, metric)
+                # A metric with no score at all needs only how many comparisons there are:
+                # every one is missing both scores, whichever summaries they hold.
+                scored = bool(scores)
+                if scored not in pairs:
+                    pairs[scored] = summary_pairs(batch_ids) if scored else _unread_pairs(batch_ids)
+                result = compare_metric_arrays(metric, pairs[scored], scores, majorities)
+                agreement = replace(result, version=version, other_versions=others)
             rows.append((label, agreement, unavailable, metric))
     return rows
+
+
+def _unread_pairs(batch_ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stand-ins for `summary_pairs` where no summary has a score: as many comparisons, with
+    ids (-1) that match no score and no majority. One count, not a read of every comparison."""
+    n = Comparison.objects.filter(batch_id__in=list(batch_ids), is_check=False).count()
+    unread = np.full(n, -1, dtype=np.int64)
+    return unread, unread, unread
 
 
 def other_version(version: str) -> str:

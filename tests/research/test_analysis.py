@@ -306,6 +306,29 @@ class TestMetricAgreement:
         result = metric_agreement([batch.pk], "rouge1")
         assert (result.disagree, result.agree, result.unjudged) == (1, 0, 0)
 
+    def test_the_results_rows_equal_each_metric_read_on_its_own(self, batch):
+        # The rows skip reading the comparisons for a metric with no score at all; scored or
+        # not, each row must be what the metric's own full read gives.
+        users = [make_user(f"ann{i}", Role.ANNOTATOR) for i in range(3)]
+        comparisons = list(batch.comparisons.select_related("summary_a", "summary_b"))
+        for i, comparison in enumerate(comparisons):
+            store_score(comparison.summary_a, 0.1 * i)
+            store_score(comparison.summary_b, 0.5)
+            for user in users[: 1 + i % 3]:
+                judge(comparison, user, all_criteria("AB"[i % 2]))
+        data = analysis.load_judgments([batch.pk])
+        majorities = analysis.majorities_of(data, "factual")
+        rows = analysis.metric_rows([batch.pk], data)
+        available = {metric: a for _, a, unavailable, metric in rows if not unavailable}
+        scored = {m for m, a in available.items() if a.missing_scores < a.comparisons}
+        assert "rouge1" in scored and set(available) - scored  # both kinds here
+        for _, agreement, unavailable, metric in rows:
+            if unavailable:
+                assert agreement is None
+                continue
+            assert agreement == metric_agreement([batch.pk], metric, majorities), metric
+            assert agreement.comparisons == len(comparisons)
+
 
 def store_score(summary, value):
     if value is None:
