@@ -1,10 +1,11 @@
 """Simulated annotators over HTTP against factpair served by gunicorn on 127.0.0.1.
 
-For each database (a fresh PostgreSQL database `factpair_load`, and/or the embedded SQLite file
-in a temporary FACTPAIR_VAR_DIR) the script migrates, imports one batch of 2,000 comparisons
-(~400-word sources, K=3) per run, starts gunicorn, and drives it exactly as a browser does: log in
-(GET and POST /login/ with the CSRF token), open the batch, then judge with no pause, for N
-concurrent annotators (closed loop), each for --duration seconds or until the batch is exhausted:
+For each database (a fresh PostgreSQL database, `factpair_load` unless --pg-name says, and/or
+the embedded SQLite file in a temporary FACTPAIR_VAR_DIR) the script migrates, imports one batch
+of 2,000 comparisons (~400-word sources, K=3) per run, starts gunicorn, and drives it exactly as a
+browser does: log in (GET and POST /login/ with the CSRF token), open the batch, then judge with
+no pause, for N concurrent annotators (closed loop), each for --duration seconds or until the
+batch is exhausted:
 
     next:   GET /annotate/<batch>/?start -> 302 -> GET /judge/<id>/   (the first comparison)
     submit: POST /judge/<id>/submit/ with all three criteria, `HX-Request: true`; the answer is
@@ -52,7 +53,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = sys.executable
 HOST = "127.0.0.1"
-PG_URL = "postgres://postgres@127.0.0.1:5432/factpair_load"
+PG_NAME = "factpair_load"  # --pg-name: another one, so that two runs at once do not collide
 PASSWORD = "load-test-password"
 TOKEN = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
 JUDGE = re.compile(r"/judge/(\d+)/")
@@ -565,7 +566,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def database_env(db: str, var_dir: Path) -> dict:
+def database_env(db: str, var_dir: Path, pg_name: str = PG_NAME) -> dict:
     env = dict(os.environ)
     env.update(
         DEBUG="false",
@@ -580,7 +581,7 @@ def database_env(db: str, var_dir: Path) -> dict:
     )
     env.pop("DATABASE_URL", None)
     if db == "postgres":
-        env["DATABASE_URL"] = PG_URL
+        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{pg_name}"
     return env
 
 
@@ -599,10 +600,10 @@ def child(env: dict, *argv: str) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def create_database(db: str, env: dict) -> None:
+def create_database(db: str, env: dict, pg_name: str = PG_NAME) -> None:
     if db == "postgres":
-        psql("DROP DATABASE IF EXISTS factpair_load WITH (FORCE)")
-        psql("CREATE DATABASE factpair_load")
+        psql(f"DROP DATABASE IF EXISTS {pg_name} WITH (FORCE)")
+        psql(f"CREATE DATABASE {pg_name}")
     subprocess.run(
         [PYTHON, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
     )
@@ -628,12 +629,12 @@ def report_run(title: str, stats: Stats, elapsed: float, check: dict | None) -> 
 def run_database(db: str, args: argparse.Namespace, stop: threading.Event, cleanup) -> list:
     var_dir = Path(tempfile.mkdtemp(prefix=f"factpair-load-{db}-"))
     cleanup.append(lambda: shutil.rmtree(var_dir, ignore_errors=True))
-    env = database_env(db, var_dir)
+    env = database_env(db, var_dir, args.pg_name)
     if db == "postgres":
-        cleanup.append(lambda: psql("DROP DATABASE IF EXISTS factpair_load WITH (FORCE)"))
+        cleanup.append(lambda: psql(f"DROP DATABASE IF EXISTS {args.pg_name} WITH (FORCE)"))
     print(f"\n#### {db}: preparing a fresh database", flush=True)
     started = time.monotonic()
-    create_database(db, env)
+    create_database(db, env, args.pg_name)
     counts = [int(n) for n in args.annotators.split(",")]
     labels = [f"closed-{n}" for n in counts] + (["open"] if args.open_loop else [])
     if args.profile:
@@ -724,7 +725,27 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--worker-class", default="gthread")
+    parser.add_argument(
+        "--pg-name",
+        type=database_name,
+        default=PG_NAME,
+        help=f"the PostgreSQL database to create and drop (default {PG_NAME})",
+    )
     return parser.parse_args(argv)
+
+
+def database_name(value: str) -> str:
+    """A plain lower-case identifier, and never PostgreSQL's own databases nor the one this
+    shell's DATABASE_URL names (the script drops it)."""
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: use lower-case letters, digits and _ (at most 63), starting with one "
+            "of the letters or _"
+        )
+    configured = os.environ.get("DATABASE_URL", "").rsplit("/", 1)[-1].split("?")[0]
+    if value in {"postgres", "template0", "template1", configured}:
+        raise argparse.ArgumentTypeError(f"{value!r}: this script drops it, and may not")
+    return value
 
 
 def main() -> None:

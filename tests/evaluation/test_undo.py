@@ -336,3 +336,105 @@ class TestUndoControl:
         saved = client.post(reverse("revise", args=[judging.pk]), CHANGED, HTTP_HX_REQUEST="true")
         assert saved.status_code == 200 and b"All done" in saved.content
         assert Assignment.objects.get(pk=judging.pk).revisions == 1
+
+
+def wait_for_a_lock_wait(done, seconds: float = 10) -> bool:
+    """True once some other backend is waiting on a row lock, False if `done` came first."""
+    import time
+
+    from django.db import connections
+
+    deadline = time.monotonic() + seconds
+    with connections["default"].cursor() as cursor:
+        while time.monotonic() < deadline and not done.is_set():
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"
+            )
+            if cursor.fetchone()[0]:
+                return True
+            time.sleep(0.02)
+    return False
+
+
+@pytest.mark.django_db(transaction=True)
+class TestRevisionRacesASubmit:
+    """Two tabs: one changes the last submission while the other submits the held comparison.
+    Whichever commits first wins, and the change never lands on a submission that is no longer
+    the latest."""
+
+    @pytest.fixture(autouse=True)
+    def postgres_only(self):
+        from django.db import connection
+
+        if connection.vendor != "postgresql":
+            pytest.skip("row locks: SQLite serialises all writers by design (BEGIN IMMEDIATE)")
+
+    def race(self, first_holds, then):
+        """Run `first_holds` in a transaction kept open in a thread, then `then` in a second
+        thread; release the first once the second waits on its lock (or has finished)."""
+        import threading
+
+        from django.db import connection
+
+        holding, release, done = (threading.Event() for _ in range(3))
+        outcome = []
+
+        def first():
+            try:
+                with transaction.atomic():
+                    first_holds()
+                    holding.set()
+                    release.wait(10)
+            except Exception as e:
+                outcome.append(("first", repr(e)))
+            finally:
+                connection.close()
+
+        def second():
+            try:
+                outcome.append(("second", then()))
+            except Exception as e:
+                outcome.append(("second", e))
+            finally:
+                done.set()
+                connection.close()
+
+        threads = [threading.Thread(target=first), threading.Thread(target=second)]
+        threads[0].start()
+        assert holding.wait(10)
+        threads[1].start()
+        waited = wait_for_a_lock_wait(done)
+        release.set()
+        for t in threads:
+            t.join(20)
+        return waited, outcome
+
+    def test_a_change_waits_for_the_submit_and_is_then_refused(self, annotator, submitted):
+        stored, held = submitted
+        before = snapshot(stored.pk)
+        waited, outcome = self.race(
+            lambda: engine.submit_judgments(annotator, held.pk, FIRST),
+            lambda: engine.revise_judgments(annotator, stored.pk, CHANGED),
+        )
+        assert waited, "the change did not wait for the open submission"
+        [(who, result)] = outcome
+        assert who == "second" and isinstance(result, engine.SubmissionRefused)
+        assert "most recent submission" in str(result)
+        assert snapshot(stored.pk) == before
+        assert Assignment.objects.get(pk=held.pk).status == Assignment.Status.SUBMITTED
+
+    def test_a_submit_waits_for_the_change_and_both_land(self, annotator, submitted):
+        stored, held = submitted
+        waited, outcome = self.race(
+            lambda: engine.revise_judgments(annotator, stored.pk, CHANGED),
+            lambda: engine.submit_judgments(annotator, held.pk, FIRST),
+        )
+        assert waited, "the submission did not wait for the open change"
+        [(who, result)] = outcome
+        assert who == "second" and result.status == Assignment.Status.SUBMITTED
+        revised = Assignment.objects.get(pk=stored.pk)
+        assert revised.revisions == 1
+        shown = dict(Judgment.objects.filter(assignment=revised).values_list("criterion", "shown"))
+        assert shown == CHANGED
+        assert engine.latest_submitted(annotator, revised.comparison.batch).pk == held.pk
