@@ -895,23 +895,45 @@ def summary_pairs(batch_ids: Iterable[int]) -> tuple[np.ndarray, np.ndarray, np.
     return table[:, 0], table[:, 1], table[:, 2]
 
 
+class ComparisonPairs:
+    """The comparisons a metric is compared on, read when first needed and kept, so that many
+    metrics share one read: `summary_pairs` for a metric with scores; for one without a single
+    score only their number matters (every comparison misses both scores, whichever summaries
+    it holds), so stand-ins of that length, from one count: ids (-1) that match no score and
+    no majority."""
+
+    def __init__(self, batch_ids: Iterable[int]) -> None:
+        self.batch_ids = list(batch_ids)
+        self._read: dict[bool, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def for_scores(self, scores: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        scored = bool(scores)
+        if scored not in self._read:
+            self._read[scored] = summary_pairs(self.batch_ids) if scored else self._unread()
+        return self._read[scored]
+
+    def _unread(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        n = Comparison.objects.filter(batch_id__in=self.batch_ids, is_check=False).count()
+        unread = np.full(n, -1, dtype=np.int64)
+        return unread, unread, unread
+
+
 def metric_agreement(
     batch_ids: Iterable[int],
     metric: str,
     majorities: dict[int, int] | None = None,
-    pairs: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+    pairs: ComparisonPairs | None = None,
 ) -> MetricAgreement:
     """Load scores and factual majorities for these batches and compare them (see the class).
 
     `majorities` (see `majorities_of`) replaces the database's when some annotators are
-    excluded from the judgments in hand; `pairs` (see `summary_pairs`), read once for many
-    metrics, the comparisons'."""
+    excluded from the judgments in hand; `pairs`, shared by many metrics, the comparisons."""
     batch_ids = list(batch_ids)
-    pairs = summary_pairs(batch_ids) if pairs is None else pairs
+    pairs = ComparisonPairs(batch_ids) if pairs is None else pairs
     scores, version, others = _scores(batch_ids, metric)
     if majorities is None:
         majorities = factual_majorities(batch_ids)
-    result = compare_metric_arrays(metric, pairs, scores, majorities)
+    result = compare_metric_arrays(metric, pairs.for_scores(scores), scores, majorities)
     return replace(result, version=version, other_versions=others)
 
 
@@ -1013,31 +1035,16 @@ def metric_rows(batch_ids: list[int], data: Judgments) -> list[tuple]:
     against the human factual majority of the judgments in hand, so that excluded annotators
     are excluded here too; a family that cannot score here has no agreement, and says why."""
     majorities = majorities_of(data, "factual")
-    pairs: dict[bool, tuple] = {}  # read once, and only what is needed (see below)
+    pairs = ComparisonPairs(batch_ids)
     rows = []
     for family in FAMILIES:
         unavailable = family.unavailable()
         for metric, label in family.metrics:
-            agreement = None
-            if not unavailable:
-                scores, version, others = _scores(batch_ids, metric)
-                # A metric with no score at all needs only how many comparisons there are:
-                # every one is missing both scores, whichever summaries they hold.
-                scored = bool(scores)
-                if scored not in pairs:
-                    pairs[scored] = summary_pairs(batch_ids) if scored else _unread_pairs(batch_ids)
-                result = compare_metric_arrays(metric, pairs[scored], scores, majorities)
-                agreement = replace(result, version=version, other_versions=others)
+            agreement = (
+                None if unavailable else metric_agreement(batch_ids, metric, majorities, pairs)
+            )
             rows.append((label, agreement, unavailable, metric))
     return rows
-
-
-def _unread_pairs(batch_ids: list[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stand-ins for `summary_pairs` where no summary has a score: as many comparisons, with
-    ids (-1) that match no score and no majority. One count, not a read of every comparison."""
-    n = Comparison.objects.filter(batch_id__in=list(batch_ids), is_check=False).count()
-    unread = np.full(n, -1, dtype=np.int64)
-    return unread, unread, unread
 
 
 def other_version(version: str) -> str:

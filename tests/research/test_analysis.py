@@ -307,8 +307,8 @@ class TestMetricAgreement:
         assert (result.disagree, result.agree, result.unjudged) == (1, 0, 0)
 
     def test_the_results_rows_equal_each_metric_read_on_its_own(self, batch):
-        # The rows skip reading the comparisons for a metric with no score at all; scored or
-        # not, each row must be what the metric's own full read gives.
+        # A metric with no score at all skips reading the comparisons; scored or not, each
+        # row must be what a full read of every comparison gives.
         users = [make_user(f"ann{i}", Role.ANNOTATOR) for i in range(3)]
         comparisons = list(batch.comparisons.select_related("summary_a", "summary_b"))
         for i, comparison in enumerate(comparisons):
@@ -326,8 +326,16 @@ class TestMetricAgreement:
             if unavailable:
                 assert agreement is None
                 continue
-            assert agreement == metric_agreement([batch.pk], metric, majorities), metric
+            full = metric_agreement([batch.pk], metric, majorities, FullRead([batch.pk]))
+            assert agreement == full, metric
             assert agreement.comparisons == len(comparisons)
+
+
+class FullRead(analysis.ComparisonPairs):
+    """Every comparison read, scored or not: the reference for the shortcut."""
+
+    def for_scores(self, scores):
+        return analysis.summary_pairs(self.batch_ids)
 
 
 def store_score(summary, value):
